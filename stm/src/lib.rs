@@ -38,8 +38,10 @@ impl<S: Copy> Stm<S> {
     }
 }
 
-/// What a connection supplies to be driven as a state machine.
-pub trait Machine {
+/// What a connection supplies to be driven as a state machine. `C` is the context the loop
+/// lends to every hook (its registry, its configuration…), so that hooks can act on the loop
+/// without the connection holding a reference to it.
+pub trait Machine<C: ?Sized> {
     /// The state enum. `Display` names it in logs (`CONNECTING`, `COPY`…).
     type State: Copy + PartialEq + Display;
     /// What the loop reports with a read or write readiness (which endpoint, for example).
@@ -49,21 +51,21 @@ pub trait Machine {
     fn stm(&mut self) -> &mut Stm<Self::State>;
 
     /// Runs when `state` is entered; returns the state to be in (`state` to stay).
-    fn on_arrival(&mut self, state: Self::State) -> Self::State {
+    fn on_arrival(&mut self, _ctx: &mut C, state: Self::State) -> Self::State {
         state
     }
     /// Runs when `state` is left.
-    fn on_departure(&mut self, _state: Self::State) {}
+    fn on_departure(&mut self, _ctx: &mut C, _state: Self::State) {}
     /// An endpoint can be read.
-    fn on_read(&mut self, state: Self::State, _event: &Self::Event) -> Self::State {
+    fn on_read(&mut self, _ctx: &mut C, state: Self::State, _event: &Self::Event) -> Self::State {
         state
     }
     /// An endpoint can be written.
-    fn on_write(&mut self, state: Self::State, _event: &Self::Event) -> Self::State {
+    fn on_write(&mut self, _ctx: &mut C, state: Self::State, _event: &Self::Event) -> Self::State {
         state
     }
     /// Work done off the loop (name resolution, a child process) has finished.
-    fn on_block(&mut self, state: Self::State) -> Self::State {
+    fn on_block(&mut self, _ctx: &mut C, state: Self::State) -> Self::State {
         state
     }
     /// A short name for log lines, such as the client's address.
@@ -77,49 +79,61 @@ pub trait Machine {
 pub const MAX_CHAIN: usize = 64;
 
 /// Enters the initial state: runs its arrival hook (and any chain it starts).
-pub fn start<M: Machine + ?Sized>(m: &mut M) -> M::State {
+pub fn start<C: ?Sized, M: Machine<C> + ?Sized>(m: &mut M, ctx: &mut C) -> M::State {
     let first = m.stm().current;
     if m.stm().started {
         return first;
     }
     m.stm().started = true;
-    let next = m.on_arrival(first);
-    jump(m, next)
+    let next = m.on_arrival(ctx, first);
+    jump(m, ctx, next)
 }
 
 /// Dispatches a read readiness to the current state's handler.
-pub fn read<M: Machine + ?Sized>(m: &mut M, event: &M::Event) -> M::State {
+pub fn read<C: ?Sized, M: Machine<C> + ?Sized>(
+    m: &mut M,
+    ctx: &mut C,
+    event: &M::Event,
+) -> M::State {
     let state = m.stm().current;
-    let next = m.on_read(state, event);
-    jump(m, next)
+    let next = m.on_read(ctx, state, event);
+    jump(m, ctx, next)
 }
 
 /// Dispatches a write readiness to the current state's handler.
-pub fn write<M: Machine + ?Sized>(m: &mut M, event: &M::Event) -> M::State {
+pub fn write<C: ?Sized, M: Machine<C> + ?Sized>(
+    m: &mut M,
+    ctx: &mut C,
+    event: &M::Event,
+) -> M::State {
     let state = m.stm().current;
-    let next = m.on_write(state, event);
-    jump(m, next)
+    let next = m.on_write(ctx, state, event);
+    jump(m, ctx, next)
 }
 
 /// Dispatches the completion of off-loop work to the current state's handler.
-pub fn block<M: Machine + ?Sized>(m: &mut M) -> M::State {
+pub fn block<C: ?Sized, M: Machine<C> + ?Sized>(m: &mut M, ctx: &mut C) -> M::State {
     let state = m.stm().current;
-    let next = m.on_block(state);
-    jump(m, next)
+    let next = m.on_block(ctx, state);
+    jump(m, ctx, next)
 }
 
 /// Moves the machine to `next` if it is not there yet: departure hook, then arrival hook,
 /// chained while arrival hooks move on. This is the one place a state changes.
-pub fn jump<M: Machine + ?Sized>(m: &mut M, mut next: M::State) -> M::State {
+pub fn jump<C: ?Sized, M: Machine<C> + ?Sized>(
+    m: &mut M,
+    ctx: &mut C,
+    mut next: M::State,
+) -> M::State {
     for _ in 0..MAX_CHAIN {
         let current = m.stm().current;
         if next == current {
             return current;
         }
-        m.on_departure(current);
+        m.on_departure(ctx, current);
         log::debug!("{} {} -> {}", m.label(), current, next);
         m.stm().current = next;
-        next = m.on_arrival(next);
+        next = m.on_arrival(ctx, next);
     }
     panic!("state machine chained more than {MAX_CHAIN} transitions in one event");
 }
@@ -155,14 +169,14 @@ mod tests {
         bulbs: u32,
     }
 
-    impl Machine for Lamp {
+    impl Machine<()> for Lamp {
         type State = Light;
         type Event = u32;
 
         fn stm(&mut self) -> &mut Stm<Light> {
             &mut self.stm
         }
-        fn on_arrival(&mut self, s: Light) -> Light {
+        fn on_arrival(&mut self, _: &mut (), s: Light) -> Light {
             self.trace.push(format!("+{s}"));
             // Arriving at GREEN with no bulb left breaks the lamp at once.
             if s == Light::Green && self.bulbs == 0 {
@@ -171,10 +185,10 @@ mod tests {
                 s
             }
         }
-        fn on_departure(&mut self, s: Light) {
+        fn on_departure(&mut self, _: &mut (), s: Light) {
             self.trace.push(format!("-{s}"));
         }
-        fn on_read(&mut self, s: Light, ev: &u32) -> Light {
+        fn on_read(&mut self, _: &mut (), s: Light, ev: &u32) -> Light {
             self.trace.push(format!("read{ev}@{s}"));
             match s {
                 Light::Red => Light::Green,
@@ -183,7 +197,7 @@ mod tests {
                 Light::Broken => Light::Broken,
             }
         }
-        fn on_block(&mut self, s: Light) -> Light {
+        fn on_block(&mut self, _: &mut (), s: Light) -> Light {
             self.bulbs = 0;
             s
         }
@@ -200,28 +214,32 @@ mod tests {
     #[test]
     fn hooks_run_in_order() {
         let mut l = lamp(1);
-        assert_eq!(start(&mut l), Light::Red);
-        assert_eq!(start(&mut l), Light::Red, "starting twice does nothing");
-        assert_eq!(read(&mut l, &7), Light::Green);
+        assert_eq!(start(&mut l, &mut ()), Light::Red);
+        assert_eq!(
+            start(&mut l, &mut ()),
+            Light::Red,
+            "starting twice does nothing"
+        );
+        assert_eq!(read(&mut l, &mut (), &7), Light::Green);
         assert_eq!(l.trace, ["+RED", "read7@RED", "-RED", "+GREEN"]);
     }
 
     #[test]
     fn staying_runs_no_hooks() {
         let mut l = lamp(1);
-        start(&mut l);
+        start(&mut l, &mut ());
         l.trace.clear();
-        assert_eq!(write(&mut l, &1), Light::Red);
+        assert_eq!(write(&mut l, &mut (), &1), Light::Red);
         assert!(l.trace.is_empty());
     }
 
     #[test]
     fn arrival_can_move_on() {
         let mut l = lamp(1);
-        start(&mut l);
-        block(&mut l);
+        start(&mut l, &mut ());
+        block(&mut l, &mut ());
         l.trace.clear();
-        assert_eq!(read(&mut l, &2), Light::Broken);
+        assert_eq!(read(&mut l, &mut (), &2), Light::Broken);
         assert_eq!(
             l.trace,
             ["read2@RED", "-RED", "+GREEN", "-GREEN", "+BROKEN"]
@@ -233,13 +251,13 @@ mod tests {
         stm: Stm<Light>,
     }
 
-    impl Machine for Bouncer {
+    impl Machine<()> for Bouncer {
         type State = Light;
         type Event = ();
         fn stm(&mut self) -> &mut Stm<Light> {
             &mut self.stm
         }
-        fn on_arrival(&mut self, s: Light) -> Light {
+        fn on_arrival(&mut self, _: &mut (), s: Light) -> Light {
             if s == Light::Red {
                 Light::Green
             } else {
@@ -254,6 +272,6 @@ mod tests {
         let mut b = Bouncer {
             stm: Stm::new(Light::Yellow),
         };
-        start(&mut b);
+        start(&mut b, &mut ());
     }
 }

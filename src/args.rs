@@ -1,0 +1,233 @@
+//! The command line: `pop3filter [OPTIONS] <origin-server>`, POSIX style, with getopts.
+//!
+//! `main` calls [`parse`]; a usage error comes back as a one-line message that `main` prints
+//! with the usage and exit status 2. Everything the daemon is told at start-up ends up in
+//! [`Config`].
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The version, for `-v` and the logs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Default port clients connect to.
+pub const DEFAULT_PORT: u16 = 1110;
+/// Default port of the origin server.
+pub const DEFAULT_ORIGIN_PORT: u16 = 110;
+/// Default per-direction buffer size of a session, in bytes (see docs/architecture.md for the
+/// measurement behind it).
+pub const DEFAULT_BUFFER: usize = 16 * 1024;
+/// Smallest and largest buffer size accepted (the same range SPCP enforces).
+pub const BUFFER_RANGE: (usize, usize) = (512, 65535);
+
+/// Where the origin server is, exactly as the operator gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The host as written on the command line (brackets around an IPv6 literal removed).
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The address, when the host is an IP literal (then nothing needs resolving).
+    pub literal: Option<IpAddr>,
+}
+
+/// Everything the daemon is told at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Addresses to listen on for POP3 clients.
+    pub listen: Vec<IpAddr>,
+    /// Port to listen on.
+    pub port: u16,
+    /// The origin server.
+    pub origin: Origin,
+    /// Size of each per-session buffer.
+    pub buffer_size: usize,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run the daemon.
+    Run(Config),
+    /// Print the usage and exit 0.
+    Help,
+    /// Print the version and exit 0.
+    Version,
+}
+
+fn options() -> getopts::Options {
+    let mut o = getopts::Options::new();
+    o.parsing_style(getopts::ParsingStyle::StopAtFirstFree);
+    o.optopt(
+        "l",
+        "",
+        "address to listen on for POP3 clients (default: all, IPv4 and IPv6)",
+        "ADDR",
+    );
+    o.optopt(
+        "p",
+        "",
+        "port to listen on for POP3 clients (default: 1110)",
+        "PORT",
+    );
+    o.optopt("P", "", "port of the origin server (default: 110)", "PORT");
+    o.optopt(
+        "b",
+        "",
+        "per-session buffer size in bytes, 512-65535 (default: 16384)",
+        "BYTES",
+    );
+    o.optflag("v", "", "print the version and exit");
+    o.optflag("h", "", "print this help and exit");
+    o
+}
+
+/// The usage text, listing every option.
+pub fn usage() -> String {
+    let brief =
+        "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-v] [-h] <origin-server>\n\n\
+                 A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
+                 (an IPv4 address, an IPv6 address or a host name).";
+    options().usage(brief)
+}
+
+fn port(value: &str, what: &str) -> Result<u16, String> {
+    match value.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!(
+            "invalid {what} '{value}': expected a number from 1 to 65535"
+        )),
+    }
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let m = options().parse(args).map_err(|e| e.to_string())?;
+    if m.opt_present("h") {
+        return Ok(Command::Help);
+    }
+    if m.opt_present("v") {
+        return Ok(Command::Version);
+    }
+    let listen = match m.opt_str("l") {
+        None => vec![
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        ],
+        Some(a) => vec![ip_literal(&a)
+            .ok_or_else(|| format!("invalid listen address '{a}': expected an IP address"))?],
+    };
+    let port_ = m
+        .opt_str("p")
+        .map_or(Ok(DEFAULT_PORT), |p| port(&p, "port"))?;
+    let origin_port = m
+        .opt_str("P")
+        .map_or(Ok(DEFAULT_ORIGIN_PORT), |p| port(&p, "origin port"))?;
+    let buffer_size = match m.opt_str("b") {
+        None => DEFAULT_BUFFER,
+        Some(b) => match b.parse::<usize>() {
+            Ok(n) if (BUFFER_RANGE.0..=BUFFER_RANGE.1).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "invalid buffer size '{b}': expected 512 to 65535 bytes"
+                ))
+            }
+        },
+    };
+    let host = match m.free.as_slice() {
+        [] => return Err("missing origin server".into()),
+        [h] if !h.is_empty() => h.clone(),
+        [_] => return Err("empty origin server".into()),
+        [_, extra, ..] => return Err(format!("unexpected argument '{extra}'")),
+    };
+    let literal = ip_literal(&host);
+    let host = match literal {
+        Some(IpAddr::V6(_)) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        _ => host,
+    };
+    Ok(Command::Run(Config {
+        listen,
+        port: port_,
+        origin: Origin {
+            host,
+            port: origin_port,
+            literal,
+        },
+        buffer_size,
+    }))
+}
+
+/// An IP address, with or without brackets around an IPv6 one.
+fn ip_literal(text: &str) -> Option<IpAddr> {
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    inner.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Command, String> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn config(args: &[&str]) -> Config {
+        match run(args) {
+            Ok(Command::Run(c)) => c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&["pop.example.org"]);
+        assert_eq!(c.port, 1110);
+        assert_eq!(c.origin.port, 110);
+        assert_eq!(c.origin.literal, None);
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.buffer_size, DEFAULT_BUFFER);
+    }
+
+    #[test]
+    fn options_and_literals() {
+        let c = config(&[
+            "-l", "::1", "-p", "2110", "-P", "1100", "-b", "4096", "[::1]",
+        ]);
+        assert_eq!(c.listen, vec!["::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!((c.port, c.origin.port, c.buffer_size), (2110, 1100, 4096));
+        assert_eq!(c.origin.host, "::1");
+        assert_eq!(c.origin.literal, Some("::1".parse().unwrap()));
+        assert_eq!(
+            config(&["10.0.0.1"]).origin.literal,
+            Some("10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert!(run(&[]).unwrap_err().contains("missing origin"));
+        assert!(run(&["-p", "0", "x"]).unwrap_err().contains("invalid port"));
+        assert!(run(&["-p", "70000", "x"]).is_err());
+        assert!(run(&["-P", "abc", "x"])
+            .unwrap_err()
+            .contains("origin port"));
+        assert!(run(&["-x", "x"]).is_err());
+        assert!(run(&["-l", "nowhere", "x"]).is_err());
+        assert!(run(&["-b", "100", "x"]).is_err());
+        assert!(run(&["a", "b"]).unwrap_err().contains("unexpected"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(run(&["-h"]), Ok(Command::Help));
+        assert_eq!(run(&["-v"]), Ok(Command::Version));
+        for opt in ["-l", "-p", "-P", "-b", "-v", "-h"] {
+            assert!(usage().contains(opt), "usage lists {opt}");
+        }
+    }
+}

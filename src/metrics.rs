@@ -1,0 +1,28 @@
+//! Counters the daemon keeps about itself (the management protocol reads them).
+//!
+//! The loop owns one [`Metrics`] and passes it down; nothing here is global.
+
+/// Totals since the daemon started.
+#[derive(Debug, Default, Clone)]
+pub struct Metrics {
+    /// POP3 client sessions open now.
+    pub sessions_open: u64,
+    /// POP3 client connections accepted since start.
+    pub sessions_accepted: u64,
+    /// Bytes written to clients and to origins by sessions that have ended.
+    pub bytes_relayed: u64,
+}
+
+impl Metrics {
+    /// A client connection was accepted.
+    pub fn session_opened(&mut self) {
+        self.sessions_open += 1;
+        self.sessions_accepted += 1;
+    }
+
+    /// A session ended after relaying `bytes`.
+    pub fn session_closed(&mut self, bytes: u64) {
+        self.sessions_open = self.sessions_open.saturating_sub(1);
+        self.bytes_relayed += bytes;
+    }
+}

@@ -1,0 +1,680 @@
+//! The relay at the heart of HELLO and COPY: client commands to the origin, replies back.
+//!
+//! ```text
+//!  client --read--> up_in --take_commands--> up_out --write--> origin
+//!  client <--write-- staged / down <--read------------------- origin
+//! ```
+//!
+//! Client bytes are cut into command lines; each line is classified, forwarded in normal form
+//! (or answered by the proxy) and leaves a [`Pending`] entry that says what reply it gets.
+//! Replies are relayed from `down` to the client without copying: the head entry's parser
+//! marks how many bytes of `down` belong to it (`owed`), those are written, then the next
+//! entry takes over. Only the CAPA reply is handled line by line (it is rewritten) and the
+//! proxy's own CAPA probe is read and dropped. Bytes produced by the proxy (its own replies,
+//! rewritten lines) go through `staged`, always ahead of `down`.
+//!
+//! Invariants: `owed <= down.len()` and is non-zero only while the head entry is an origin
+//! reply; replies reach the client in the order of the commands; nothing is read from a side
+//! whose buffer is full (backpressure), so memory is bounded by the three buffers.
+
+use super::command::{Command, Keyword, MAX_LINE};
+use super::response::{Event, Expect, ResponseParser, Status};
+use super::sasl;
+use buffer::RingBuffer;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+/// Commands in flight at most; a client pipelining more waits for replies.
+const MAX_PENDING: usize = 64;
+/// Size of the buffer of normalised commands on their way to the origin.
+const COMMAND_BUFFER: usize = 1024;
+/// Reply to STLS: the proxy has no TLS.
+const NO_TLS: &[u8] = b"-ERR STLS is not available through this proxy\r\n";
+/// Reply to a command line longer than RFC 2449 allows.
+const TOO_LONG: &[u8] = b"-ERR Command line too long (at most 255 octets)\r\n";
+/// CAPA reply when the origin has no CAPA command.
+const ONLY_PIPELINING: &[u8] = b"+OK Capability list follows\r\nPIPELINING\r\n.\r\n";
+
+/// One side of the relay: a socket with what the kernel last said about it.
+#[derive(Debug)]
+pub struct Side<S> {
+    /// The socket.
+    pub io: S,
+    /// Known readable: a read has not returned `WouldBlock` since the last readable event.
+    pub readable: bool,
+    /// Known writable, likewise.
+    pub writable: bool,
+    /// The peer has finished sending.
+    pub eof: bool,
+}
+
+impl<S> Side<S> {
+    /// A side assumed ready until the kernel says otherwise.
+    pub fn new(io: S) -> Self {
+        Side {
+            io,
+            readable: true,
+            writable: true,
+            eof: false,
+        }
+    }
+}
+
+/// Why the relay cannot go on.
+#[derive(Debug)]
+pub enum Fault {
+    /// Writing to or reading from the client failed.
+    Client(io::Error),
+    /// Writing to or reading from the origin failed.
+    Origin(io::Error),
+}
+
+/// Who a reply is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// The origin's greeting.
+    Greeting,
+    /// The proxy's own CAPA, to learn about PIPELINING; not relayed.
+    Probe,
+    /// A client command.
+    Client(Keyword),
+}
+
+#[derive(Debug)]
+enum Reply {
+    /// Written by the proxy itself.
+    Local(Vec<u8>),
+    /// Coming from the origin; `started` once a byte of it went to the client.
+    Origin {
+        parser: ResponseParser,
+        started: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    purpose: Purpose,
+    reply: Reply,
+}
+
+impl Pending {
+    fn awaits_origin(&self) -> bool {
+        matches!(&self.reply, Reply::Origin { parser, .. } if !parser.is_done())
+    }
+}
+
+/// Counters for the access log.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Client commands taken.
+    pub commands: u64,
+    /// Bytes written to the client.
+    pub to_client: u64,
+    /// Bytes written to the origin.
+    pub to_origin: u64,
+    /// The user, from USER, APOP or AUTH.
+    pub user: Option<String>,
+}
+
+/// SASL exchange in progress.
+#[derive(Debug, Default)]
+struct Sasl {
+    /// Client lines the origin has asked for and not yet received.
+    allowed: u32,
+    /// Mechanism named in AUTH, upper case.
+    mechanism: Vec<u8>,
+    /// Client lines relayed so far in this exchange.
+    lines: u32,
+    /// A line too long to inspect is being streamed to the origin.
+    streaming: bool,
+}
+
+/// The relay's buffers and bookkeeping.
+pub struct Relay {
+    up_in: RingBuffer,
+    up_out: RingBuffer,
+    down: RingBuffer,
+    staged: Vec<u8>,
+    staged_at: usize,
+    pending: VecDeque<Pending>,
+    owed: usize,
+    scratch: Vec<u8>,
+    /// The origin offers PIPELINING.
+    pub pipelining: bool,
+    /// Greeting relayed and capabilities known: commands may flow.
+    pub hello_done: bool,
+    discarding: bool,
+    sasl: Sasl,
+    quit: bool,
+    capa_has_pipelining: bool,
+    /// Counters for the log.
+    pub stats: Stats,
+}
+
+impl Relay {
+    /// A relay whose client-side buffers hold `buffer_size` bytes each.
+    pub fn new(buffer_size: usize) -> Self {
+        Relay {
+            up_in: RingBuffer::new(buffer_size),
+            up_out: RingBuffer::new(COMMAND_BUFFER),
+            down: RingBuffer::new(buffer_size),
+            staged: Vec::new(),
+            staged_at: 0,
+            pending: VecDeque::new(),
+            owed: 0,
+            scratch: Vec::with_capacity(MAX_LINE + 1),
+            pipelining: false,
+            hello_done: false,
+            discarding: false,
+            sasl: Sasl::default(),
+            quit: false,
+            capa_has_pipelining: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Expect the origin's greeting (entering HELLO).
+    pub fn expect_greeting(&mut self) {
+        self.push_origin(Purpose::Greeting, Expect::Single);
+    }
+
+    /// Queues a line of the proxy's own for the client (an error greeting, say).
+    pub fn say(&mut self, line: &[u8]) {
+        self.staged.extend_from_slice(line);
+    }
+
+    fn push_origin(&mut self, purpose: Purpose, expect: Expect) {
+        let reply = Reply::Origin {
+            parser: ResponseParser::new(expect),
+            started: false,
+        };
+        self.pending.push_back(Pending { purpose, reply });
+    }
+
+    fn push_local(&mut self, bytes: &[u8]) {
+        self.pending.push_back(Pending {
+            purpose: Purpose::Client(Keyword::Other),
+            reply: Reply::Local(bytes.to_vec()),
+        });
+    }
+
+    // ---- what each side wants (the session turns this into selector interest) ----
+
+    /// Room to read from the client.
+    pub fn wants_client_input(&self) -> bool {
+        !self.up_in.is_full()
+    }
+
+    /// Something is ready to go to the client.
+    pub fn has_client_output(&self) -> bool {
+        self.staged_at < self.staged.len() || !self.down.is_empty()
+    }
+
+    /// Room to read from the origin.
+    pub fn wants_origin_input(&self) -> bool {
+        !self.down.is_full()
+    }
+
+    /// Something is ready to go to the origin.
+    pub fn has_origin_output(&self) -> bool {
+        !self.up_out.is_empty()
+    }
+
+    /// Everything the client asked for has been answered, and nothing more can come: the
+    /// session may end (after QUIT, or once a client that closed its side is served).
+    pub fn finished(&self, client_eof: bool) -> bool {
+        let idle = self.pending.is_empty()
+            && self.staged_at == self.staged.len()
+            && self.owed == 0
+            && (self.up_in.find(b'\n').is_none() || self.quit);
+        idle && (self.quit || client_eof)
+    }
+
+    /// True after QUIT was forwarded.
+    pub fn quit_sent(&self) -> bool {
+        self.quit
+    }
+
+    // ---- moving bytes ----
+
+    /// Reads from the client into `up_in` until it would block or the buffer is full.
+    pub fn read_client<S: Read>(&mut self, client: &mut Side<S>) -> Result<bool, Fault> {
+        read_into(&mut self.up_in, client).map_err(Fault::Client)
+    }
+
+    /// Reads from the origin into `down`.
+    pub fn read_origin<S: Read>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
+        read_into(&mut self.down, origin).map_err(Fault::Origin)
+    }
+
+    /// Writes `up_out` to the origin.
+    pub fn write_origin<S: Write>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
+        let mut progress = false;
+        while origin.writable && !self.up_out.is_empty() {
+            match self.up_out.write_to(&mut origin.io, usize::MAX) {
+                Ok(n) => {
+                    self.stats.to_origin += n as u64;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => origin.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Fault::Origin(e)),
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Writes staged bytes and the head reply's bytes to the client, and moves from reply to
+    /// reply as each one is complete.
+    pub fn write_client<S: Write>(&mut self, client: &mut Side<S>) -> Result<bool, Fault> {
+        let mut progress = false;
+        loop {
+            if self.staged_at < self.staged.len() {
+                if !client.writable {
+                    return Ok(progress);
+                }
+                match client.io.write(&self.staged[self.staged_at..]) {
+                    Ok(n) => {
+                        self.staged_at += n;
+                        self.stats.to_client += n as u64;
+                        progress = true;
+                        if self.staged_at == self.staged.len() {
+                            self.staged.clear();
+                            self.staged_at = 0;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Fault::Client(e)),
+                }
+                continue;
+            }
+            if self.owed > 0 {
+                if !client.writable {
+                    return Ok(progress);
+                }
+                match self.down.write_to(&mut client.io, self.owed) {
+                    Ok(n) => {
+                        self.owed -= n;
+                        self.stats.to_client += n as u64;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Fault::Client(e)),
+                }
+                continue;
+            }
+            if !self.advance() {
+                return Ok(progress);
+            }
+            progress = true;
+        }
+    }
+
+    /// Attributes the next bytes of `down` to the head reply (or finishes the head). False
+    /// when nothing can be done until more bytes arrive.
+    fn advance(&mut self) -> bool {
+        let Some(head) = self.pending.front_mut() else {
+            // Nothing was asked: whatever the origin says goes to the client as it is (a
+            // server's farewell before it closes an idle session, for instance).
+            self.owed = self.down.len();
+            return self.owed > 0;
+        };
+        let purpose = head.purpose;
+        match &mut head.reply {
+            Reply::Local(bytes) => {
+                let bytes = std::mem::take(bytes);
+                self.staged.extend_from_slice(&bytes);
+                self.pending.pop_front();
+                true
+            }
+            Reply::Origin { parser, .. } if parser.is_done() => {
+                self.pending.pop_front();
+                true
+            }
+            Reply::Origin { .. } if self.down.is_empty() => false,
+            Reply::Origin { parser, started } => match purpose {
+                Purpose::Probe | Purpose::Client(Keyword::Capa) => self.advance_line(purpose),
+                _ => {
+                    let (n, event) = scan(parser, &self.down);
+                    *started = true;
+                    self.owed = n;
+                    self.on_event(purpose, event);
+                    true
+                }
+            },
+        }
+    }
+
+    /// Handles one line of a reply read line by line (CAPA, rewritten; the probe, dropped).
+    fn advance_line(&mut self, purpose: Purpose) -> bool {
+        let probe = purpose == Purpose::Probe;
+        let Some(lf) = self.down.find(b'\n') else {
+            if !self.down.is_full() {
+                return false;
+            }
+            // A line longer than the buffer: no capability is that long. Relay it (or drop
+            // it, for the probe) without looking.
+            let Some(Pending {
+                reply: Reply::Origin { parser, started },
+                ..
+            }) = self.pending.front_mut()
+            else {
+                return false;
+            };
+            let (n, event) = scan(parser, &self.down);
+            *started = true;
+            if probe {
+                self.down.consume(n);
+            } else {
+                self.owed = n;
+            }
+            self.on_event(purpose, event);
+            return true;
+        };
+        let mut line = vec![0u8; lf + 1];
+        self.down.peek_into(&mut line);
+        self.down.consume(lf + 1);
+        let Some(Pending {
+            reply: Reply::Origin { parser, started },
+            ..
+        }) = self.pending.front_mut()
+        else {
+            return false;
+        };
+        let first = parser.at_start();
+        let (_, event) = parser.feed(&line);
+        *started = true;
+        let token = capability(&line);
+        if probe {
+            if !first && token.eq_ignore_ascii_case(b"PIPELINING") {
+                self.capa_has_pipelining = true;
+            }
+        } else if first && event == Event::Done(Status::Err) {
+            // No CAPA at the origin: the client still learns that pipelining works.
+            self.staged.extend_from_slice(ONLY_PIPELINING);
+        } else if matches!(event, Event::Done(_)) {
+            if !self.capa_has_pipelining {
+                self.staged.extend_from_slice(b"PIPELINING\r\n");
+            }
+            self.staged.extend_from_slice(&line);
+        } else if first {
+            self.capa_has_pipelining = false;
+            self.staged.extend_from_slice(&line);
+        } else if token.eq_ignore_ascii_case(b"STLS") {
+            // Not offered: the proxy has no TLS.
+        } else {
+            if token.eq_ignore_ascii_case(b"PIPELINING") {
+                self.capa_has_pipelining = true;
+            }
+            self.staged.extend_from_slice(&line);
+        }
+        self.on_event(purpose, event);
+        true
+    }
+
+    /// Acts on what the parser found in the head reply.
+    fn on_event(&mut self, purpose: Purpose, event: Event) {
+        match (purpose, event) {
+            (Purpose::Greeting, Event::Done(Status::Ok)) => {
+                self.up_out.push(b"CAPA\r\n");
+                self.push_origin(Purpose::Probe, Expect::Multi);
+            }
+            (Purpose::Greeting, Event::Done(_)) => self.hello_done = true,
+            (Purpose::Probe, Event::Done(status)) => {
+                self.pipelining = status == Status::Ok && self.capa_has_pipelining;
+                self.hello_done = true;
+            }
+            (Purpose::Client(Keyword::Auth), Event::Continue) => self.sasl.allowed += 1,
+            (Purpose::Client(Keyword::Auth), Event::Done(_)) => self.sasl = Sasl::default(),
+            _ => {}
+        }
+    }
+
+    // ---- client commands ----
+
+    /// Whether the next client line may be taken now.
+    fn may_take(&self) -> bool {
+        if !self.hello_done || self.quit || self.pending.len() >= MAX_PENDING {
+            return false;
+        }
+        let waiting = self
+            .pending
+            .iter()
+            .rev()
+            .find(|p| matches!(p.reply, Reply::Origin { .. }));
+        match waiting {
+            Some(last) if last.awaits_origin() => match last.purpose {
+                Purpose::Client(Keyword::Auth) => self.sasl.allowed > 0,
+                Purpose::Client(Keyword::Pass | Keyword::Apop | Keyword::Quit) => false,
+                _ => self.pipelining,
+            },
+            _ => true,
+        }
+    }
+
+    /// Cuts complete lines out of `up_in` and forwards or answers each.
+    pub fn take_commands(&mut self) -> bool {
+        let mut progress = false;
+        loop {
+            if self.discarding {
+                match self.up_in.find(b'\n') {
+                    Some(_) if self.pending.len() >= MAX_PENDING => return progress,
+                    Some(lf) => {
+                        self.up_in.consume(lf + 1);
+                        self.discarding = false;
+                        self.reject_long_line();
+                        progress = true;
+                        continue;
+                    }
+                    None => {
+                        progress |= !self.up_in.is_empty();
+                        self.up_in.consume(self.up_in.len());
+                        return progress;
+                    }
+                }
+            }
+            if self.sasl.streaming {
+                if !self.stream_sasl() {
+                    return progress;
+                }
+                progress = true;
+                continue;
+            }
+            if !self.may_take() {
+                return progress;
+            }
+            let in_sasl = self.sasl.allowed > 0;
+            let limit = if in_sasl {
+                COMMAND_BUFFER - 1
+            } else {
+                MAX_LINE
+            };
+            let Some(lf) = self.up_in.find(b'\n') else {
+                if self.up_in.len() >= limit {
+                    if in_sasl {
+                        self.sasl.allowed -= 1;
+                        self.sasl.streaming = true;
+                    } else {
+                        self.discarding = true;
+                    }
+                    continue;
+                }
+                return progress;
+            };
+            let len = lf + 1;
+            if len > limit && in_sasl {
+                self.sasl.allowed -= 1;
+                self.sasl.streaming = true;
+                continue;
+            }
+            if len > limit {
+                self.up_in.consume(len);
+                self.reject_long_line();
+                progress = true;
+                continue;
+            }
+            if self.up_out.free() < len + 1 {
+                return progress;
+            }
+            let mut line = std::mem::take(&mut self.scratch);
+            line.resize(len, 0);
+            self.up_in.peek_into(&mut line);
+            self.up_in.consume(len);
+            if in_sasl {
+                self.sasl_line(&line);
+            } else {
+                self.command(&line);
+            }
+            self.scratch = line;
+            progress = true;
+        }
+    }
+
+    fn reject_long_line(&mut self) {
+        self.stats.commands += 1;
+        self.push_local(TOO_LONG);
+    }
+
+    /// Forwards a raw SASL client line that is too long to inspect, as far as it fits.
+    fn stream_sasl(&mut self) -> bool {
+        let (a, b) = self.up_in.data();
+        let data = if a.is_empty() { b } else { a };
+        let end = data
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(data.len(), |i| i + 1);
+        let n = self.up_out.push(&data[..end]);
+        if n == end && data.get(end - 1) == Some(&b'\n') {
+            self.sasl.streaming = false;
+        }
+        self.up_in.consume(n);
+        n > 0
+    }
+
+    fn sasl_line(&mut self, line: &[u8]) {
+        self.sasl.allowed -= 1;
+        self.sasl.lines += 1;
+        let text = trim_eol(line);
+        if self.sasl.lines == 1 {
+            let user = match self.sasl.mechanism.as_slice() {
+                b"PLAIN" => sasl::plain_user(text),
+                b"LOGIN" => sasl::login_user(text),
+                _ => None,
+            };
+            self.stats.user = user.or(self.stats.user.take());
+        }
+        self.up_out.push(text);
+        self.up_out.push(b"\r\n");
+    }
+
+    fn command(&mut self, line: &[u8]) {
+        let cmd = Command::parse(line);
+        self.stats.commands += 1;
+        match cmd.keyword {
+            Keyword::Stls => return self.push_local(NO_TLS),
+            Keyword::User | Keyword::Apop => {
+                self.stats.user = Some(String::from_utf8_lossy(cmd.first_arg()).into_owned());
+            }
+            Keyword::Auth if !cmd.args.is_empty() => {
+                self.sasl = Sasl {
+                    mechanism: cmd.first_arg().to_ascii_uppercase(),
+                    ..Sasl::default()
+                };
+                let initial = cmd
+                    .args
+                    .get(cmd.first_arg().len() + 1..)
+                    .unwrap_or_default();
+                if self.sasl.mechanism == b"PLAIN" && !initial.is_empty() {
+                    self.stats.user = sasl::plain_user(initial).or(self.stats.user.take());
+                }
+            }
+            Keyword::Quit => self.quit = true,
+            _ => {}
+        }
+        let mut out = Vec::with_capacity(line.len() + 1);
+        cmd.write_to(&mut out);
+        self.up_out.push(&out);
+        self.push_origin(Purpose::Client(cmd.keyword), cmd.expect());
+    }
+
+    // ---- endings ----
+
+    /// The origin is gone. Every reply still owed becomes `-ERR`, unless one was already
+    /// partly relayed: then the client must not get anything that could complete it.
+    /// Returns false in that case (close the client at once).
+    pub fn origin_lost(&mut self) -> bool {
+        let mut clean = true;
+        for p in self.pending.drain(..) {
+            match p.reply {
+                Reply::Local(bytes) => self.staged.extend_from_slice(&bytes),
+                Reply::Origin { parser, .. } if parser.is_done() => {}
+                Reply::Origin { started: true, .. } => {
+                    clean = false;
+                    break;
+                }
+                Reply::Origin { .. } if p.purpose == Purpose::Probe => {}
+                Reply::Origin { .. } => self
+                    .staged
+                    .extend_from_slice(b"-ERR Connection to the origin server lost\r\n"),
+            }
+        }
+        self.pending.clear();
+        self.owed = 0;
+        self.down.consume(self.down.len());
+        clean
+    }
+
+    /// Nothing more can go to the client from what has been received: no staged bytes, no
+    /// bytes of a reply waiting to be written.
+    pub fn drained(&self) -> bool {
+        self.owed == 0 && self.staged_at == self.staged.len()
+    }
+
+    /// Replies still owed to the client, or origin bytes not relayed.
+    pub fn owes_replies(&self) -> bool {
+        !self.pending.is_empty() || !self.down.is_empty()
+    }
+}
+
+/// Reads until the socket would block, the buffer is full or the peer is done.
+fn read_into<S: Read>(buf: &mut RingBuffer, side: &mut Side<S>) -> io::Result<bool> {
+    let mut progress = false;
+    while side.readable && !side.eof && !buf.is_full() {
+        match buf.read_from(&mut side.io) {
+            Ok(0) => side.eof = true,
+            Ok(_) => progress = true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => side.readable = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(progress)
+}
+
+/// Feeds the parser from the front of `down`, across the wrap; returns (bytes, event).
+fn scan(parser: &mut ResponseParser, down: &RingBuffer) -> (usize, Event) {
+    let (a, b) = down.data();
+    let (n, event) = parser.feed(a);
+    if event == Event::NeedMore && n == a.len() && !b.is_empty() {
+        let (m, event) = parser.feed(b);
+        return (n + m, event);
+    }
+    (n, event)
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The first word of a CAPA line.
+fn capability(line: &[u8]) -> &[u8] {
+    let line = trim_eol(line);
+    let end = line.iter().position(|&c| c == b' ').unwrap_or(line.len());
+    &line[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,441 @@
+//! One POP3 client connection and its connection to the origin, driven as a state machine.
+//!
+//! The server creates a [`Session`] per accepted client and calls into it through the `stm`
+//! driver whenever one of its sockets is ready; every hook ends by moving bytes as far as they
+//! go, and after each call the server asks [`Session::sync`] to turn the session's wants into
+//! selector interest. Interest is a pure function of the state and the buffers: see
+//! [`Session::sync`].
+//!
+//! Invariant: a socket is removed from the selector before it is closed.
+
+use super::relay::{Fault, Relay, Side};
+use super::State;
+use crate::resolve::Job;
+use crate::server::{Ctx, Endpoint, Owner};
+use mio::net::TcpStream;
+use mio::Token;
+use selector::Interest;
+use std::io;
+use std::net::SocketAddr;
+use stm::{Machine, Stm};
+
+/// How many read-parse-write rounds one event may run before the session yields to others.
+const ROUNDS_PER_EVENT: usize = 32;
+
+/// What the loop tells a session about one of its sockets.
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    /// Which socket.
+    pub endpoint: Endpoint,
+    /// It can be read (or has ended).
+    pub readable: bool,
+    /// It can be written.
+    pub writable: bool,
+}
+
+/// A POP3 session: the client, the origin and the relay between them.
+pub struct Session {
+    stm: Stm<State>,
+    slot: usize,
+    serial: u64,
+    client: Side<TcpStream>,
+    client_token: Token,
+    client_addr: SocketAddr,
+    origin: Option<(Side<TcpStream>, Token)>,
+    origin_addr: Option<SocketAddr>,
+    addrs: Vec<SocketAddr>,
+    next_addr: usize,
+    failure: Option<String>,
+    resolved: Option<Result<Vec<SocketAddr>, String>>,
+    relay: Relay,
+    ending: String,
+    more: bool,
+}
+
+impl Session {
+    /// Registers an accepted client and enters RESOLVING.
+    pub fn open(
+        ctx: &mut Ctx,
+        slot: usize,
+        serial: u64,
+        stream: TcpStream,
+        client_addr: SocketAddr,
+    ) -> io::Result<Session> {
+        let _ = stream.set_nodelay(true);
+        let client_token = ctx.selector.register(
+            &stream,
+            Owner::Session(slot),
+            Endpoint::Client,
+            Interest::READ,
+        )?;
+        let mut client = Side::new(stream);
+        client.readable = false; // the registration reports data that is already there
+        let mut session = Session {
+            stm: Stm::new(State::Resolving),
+            slot,
+            serial,
+            client,
+            client_token,
+            client_addr,
+            origin: None,
+            origin_addr: None,
+            addrs: Vec::new(),
+            next_addr: 0,
+            failure: None,
+            resolved: None,
+            relay: Relay::new(ctx.config.buffer_size),
+            ending: String::new(),
+            more: false,
+        };
+        log::info!(
+            "session {serial}: client {client_addr} connected, origin {}:{}",
+            ctx.config.origin.host,
+            ctx.config.origin.port
+        );
+        stm::start(&mut session, ctx);
+        Ok(session)
+    }
+
+    /// The session's serial number (unique for the daemon's life).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The state it is in.
+    pub fn state(&mut self) -> State {
+        self.stm.current()
+    }
+
+    /// Hands over the result of the name lookup (then the loop calls `stm::block`).
+    pub fn resolved(&mut self, result: Result<Vec<SocketAddr>, String>) {
+        self.resolved = Some(result);
+    }
+
+    /// True once if the last event stopped early to let other sessions run.
+    pub fn take_more(&mut self) -> bool {
+        std::mem::take(&mut self.more)
+    }
+
+    /// Sets selector interest from the state and the buffers: read where there is room and
+    /// the kernel has not yet said there is data, write where there are bytes and the
+    /// kernel has not yet said there is room.
+    pub fn sync(&mut self, ctx: &mut Ctx) {
+        let state = self.stm.current();
+        let relaying = matches!(state, State::Hello | State::Copy);
+        let client_read = !matches!(state, State::Error | State::Done)
+            && !self.client.eof
+            && !self.client.readable
+            && self.relay.wants_client_input();
+        let client_write = self.relay.has_client_output() && !self.client.writable;
+        set(
+            ctx,
+            self.client_token,
+            Interest::new(client_read, client_write),
+        );
+        if let Some((origin, token)) = &self.origin {
+            let interest = if state == State::Connecting {
+                Interest::WRITE
+            } else {
+                let read =
+                    relaying && !origin.eof && !origin.readable && self.relay.wants_origin_input();
+                Interest::new(read, self.relay.has_origin_output() && !origin.writable)
+            };
+            set(ctx, *token, interest);
+        }
+    }
+
+    fn note(&mut self, side: Endpoint, readable: bool, writable: bool) {
+        let s = match side {
+            Endpoint::Client => &mut self.client,
+            Endpoint::Origin => match &mut self.origin {
+                Some((origin, _)) => origin,
+                None => return,
+            },
+            Endpoint::Listener => return,
+        };
+        s.readable |= readable;
+        s.writable |= writable;
+    }
+
+    fn close_origin(&mut self, ctx: &mut Ctx) {
+        if let Some((origin, token)) = self.origin.take() {
+            ctx.selector.remove(token);
+            drop(origin);
+        }
+    }
+
+    /// Starts a connection to the next address; ERROR when none is left.
+    fn connect_next(&mut self, ctx: &mut Ctx) -> State {
+        let mut last_error = None;
+        while let Some(&addr) = self.addrs.get(self.next_addr) {
+            self.next_addr += 1;
+            let attempt = TcpStream::connect(addr).and_then(|stream| {
+                let token = ctx.selector.register(
+                    &stream,
+                    Owner::Session(self.slot),
+                    Endpoint::Origin,
+                    Interest::WRITE,
+                )?;
+                Ok((stream, token))
+            });
+            match attempt {
+                Ok((stream, token)) => {
+                    let mut side = Side::new(stream);
+                    side.readable = false;
+                    side.writable = false;
+                    self.origin = Some((side, token));
+                    self.origin_addr = Some(addr);
+                    return State::Connecting;
+                }
+                Err(e) => {
+                    log::debug!("session {}: connect to {addr}: {e}", self.serial);
+                    last_error = Some(e);
+                }
+            }
+        }
+        let origin = &ctx.config.origin;
+        let why = match (&self.failure, last_error) {
+            (Some(earlier), None) => earlier.clone(),
+            (_, Some(e)) => e.to_string(),
+            (None, None) => "no address".to_string(),
+        };
+        self.failure = Some(format!(
+            "cannot connect to {}:{}: {why}",
+            origin.host, origin.port
+        ));
+        State::Error
+    }
+
+    /// The origin socket became writable while connecting: connected, or failed.
+    fn check_connected(&mut self, ctx: &mut Ctx) -> State {
+        let Some((origin, _)) = &self.origin else {
+            return self.connect_next(ctx);
+        };
+        let error = match origin.io.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => match origin.io.peer_addr() {
+                Ok(_) => None,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return State::Connecting,
+                Err(e) => Some(e),
+            },
+        };
+        match error {
+            None => State::Hello,
+            Some(e) => {
+                log::debug!(
+                    "session {}: connect to {:?}: {e}",
+                    self.serial,
+                    self.origin_addr
+                );
+                self.failure = Some(e.to_string());
+                self.close_origin(ctx);
+                self.connect_next(ctx)
+            }
+        }
+    }
+
+    /// Reads what the client sends before the origin is there (it is kept, not lost).
+    fn hold_client(&mut self) -> State {
+        let state = self.stm.current();
+        match self.relay.read_client(&mut self.client) {
+            Ok(_) if !self.client.eof => state,
+            Ok(_) => self.end("client closed before the origin answered"),
+            Err(Fault::Client(e)) | Err(Fault::Origin(e)) => {
+                self.end(&format!("client error: {e}"))
+            }
+        }
+    }
+
+    fn end(&mut self, why: &str) -> State {
+        if self.ending.is_empty() {
+            self.ending = why.to_string();
+        }
+        State::Done
+    }
+
+    /// Moves bytes in every direction until nothing moves, then decides what comes next.
+    fn pump(&mut self) -> State {
+        let state = self.stm.current();
+        let Some((origin, _)) = &mut self.origin else {
+            return self.end("no origin");
+        };
+        let client = &mut self.client;
+        let relay = &mut self.relay;
+        let mut rounds = 0;
+        let outcome = loop {
+            let step = (|| -> Result<bool, Fault> {
+                let mut progress = relay.read_client(client)?;
+                progress |= relay.take_commands();
+                progress |= relay.write_origin(origin)?;
+                progress |= relay.read_origin(origin)?;
+                progress |= relay.write_client(client)?;
+                Ok(progress)
+            })();
+            match step {
+                Ok(true) if rounds < ROUNDS_PER_EVENT => rounds += 1,
+                Ok(true) => {
+                    self.more = true;
+                    break Ok(());
+                }
+                Ok(false) => break Ok(()),
+                Err(fault) => break Err(fault),
+            }
+        };
+        let origin_gone = origin.eof;
+        match outcome {
+            Err(Fault::Client(e)) => return self.end(&format!("client error: {e}")),
+            Err(Fault::Origin(e)) => return self.origin_gone(&format!("origin error: {e}")),
+            Ok(()) => {}
+        }
+        if self.relay.finished(self.client.eof) {
+            let why = if self.relay.quit_sent() {
+                "quit"
+            } else {
+                "client closed"
+            };
+            return self.end(why);
+        }
+        if origin_gone && self.relay.drained() {
+            return self.origin_gone("origin closed the connection");
+        }
+        if state == State::Hello && self.relay.hello_done {
+            return State::Copy;
+        }
+        state
+    }
+
+    /// The origin closed or failed: owed replies become `-ERR` (ERROR), unless one was
+    /// already partly relayed (then the client is closed without it being completed).
+    fn origin_gone(&mut self, why: &str) -> State {
+        if !self.relay.owes_replies() {
+            return self.end(why);
+        }
+        self.ending = why.to_string();
+        if self.relay.origin_lost() {
+            State::Error
+        } else {
+            self.end(&format!("{why} in the middle of a reply"))
+        }
+    }
+
+    /// Flushes what the proxy has to say, then ends.
+    fn flush(&mut self) -> State {
+        match self.relay.write_client(&mut self.client) {
+            Ok(_) if self.relay.drained() => self.end("error reported"),
+            Ok(_) => State::Error,
+            Err(_) => self.end("error reported; client gone"),
+        }
+    }
+}
+
+fn set(ctx: &mut Ctx, token: Token, interest: Interest) {
+    if let Err(e) = ctx.selector.set_interest(token, interest) {
+        log::warn!("cannot change interest of {token:?}: {e}");
+    }
+}
+
+impl Machine<Ctx> for Session {
+    type State = State;
+    type Event = Readiness;
+
+    fn stm(&mut self) -> &mut Stm<State> {
+        &mut self.stm
+    }
+
+    fn label(&self) -> String {
+        format!("session {}", self.serial)
+    }
+
+    fn on_arrival(&mut self, ctx: &mut Ctx, state: State) -> State {
+        match state {
+            State::Resolving => {
+                let origin = &ctx.config.origin;
+                if let Some(ip) = origin.literal {
+                    self.addrs = vec![SocketAddr::new(ip, origin.port)];
+                    return State::Connecting;
+                }
+                ctx.resolver.submit(Job {
+                    slot: self.slot,
+                    serial: self.serial,
+                    host: origin.host.clone(),
+                    port: origin.port,
+                });
+                State::Resolving
+            }
+            State::Connecting => self.connect_next(ctx),
+            State::Hello => {
+                if let Some((origin, _)) = &self.origin {
+                    let _ = origin.io.set_nodelay(true);
+                }
+                self.relay.expect_greeting();
+                self.pump()
+            }
+            State::Copy => self.pump(),
+            State::Error => {
+                self.close_origin(ctx);
+                if let Some(why) = self.failure.take() {
+                    log::warn!("session {}: {why}", self.serial);
+                    self.ending = why.clone();
+                    self.relay
+                        .say(format!("-ERR pop3filter: {why}\r\n").as_bytes());
+                }
+                self.flush()
+            }
+            State::Done => {
+                self.close_origin(ctx);
+                ctx.selector.remove(self.client_token);
+                let stats = &self.relay.stats;
+                let origin = self.origin_addr.map_or("-".to_string(), |a| a.to_string());
+                log::info!(
+                    "session {}: client {} origin {} user {} commands {} bytes to client {} to origin {}: {}",
+                    self.serial,
+                    self.client_addr,
+                    origin,
+                    stats.user.as_deref().unwrap_or("-"),
+                    stats.commands,
+                    stats.to_client,
+                    stats.to_origin,
+                    self.ending
+                );
+                ctx.metrics
+                    .session_closed(stats.to_client + stats.to_origin);
+                State::Done
+            }
+        }
+    }
+
+    fn on_read(&mut self, ctx: &mut Ctx, state: State, ev: &Readiness) -> State {
+        self.note(ev.endpoint, ev.readable, ev.writable);
+        match state {
+            State::Resolving => self.hold_client(),
+            State::Connecting if ev.endpoint == Endpoint::Origin && ev.writable => {
+                match self.check_connected(ctx) {
+                    State::Connecting => self.hold_client(),
+                    next => next,
+                }
+            }
+            State::Connecting => self.hold_client(),
+            State::Hello | State::Copy => self.pump(),
+            State::Error => self.flush(),
+            State::Done => State::Done,
+        }
+    }
+
+    fn on_write(&mut self, ctx: &mut Ctx, state: State, ev: &Readiness) -> State {
+        self.on_read(ctx, state, ev)
+    }
+
+    fn on_block(&mut self, _ctx: &mut Ctx, state: State) -> State {
+        match (state, self.resolved.take()) {
+            (State::Resolving, Some(Ok(addrs))) => {
+                self.addrs = addrs;
+                State::Connecting
+            }
+            (State::Resolving, Some(Err(why))) => {
+                self.failure = Some(why);
+                State::Error
+            }
+            (state, _) => state,
+        }
+    }
+}
