@@ -1,0 +1,47 @@
+#!/bin/sh
+# `make run`: a demo Dovecot with the sample mailboxes on 127.0.0.1:11000 and pop3filter in
+# the foreground in front of it on port 1110. Ctrl-C stops both.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ORIGIN_PORT=${ORIGIN_PORT:-11000}
+PORT=${PORT:-1110}
+BIN=${BIN:-$ROOT/target/release/pop3filter}
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/pop3filter-demo.XXXXXX")
+chmod 755 "$DIR"
+
+"$ROOT/scripts/dovecot.sh" "$DIR/dovecot" "$ORIGIN_PORT" &
+DOVECOT=$!
+cleanup() {
+    kill "$DOVECOT" 2>/dev/null || true
+    wait "$DOVECOT" 2>/dev/null || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Wait for Dovecot's greeting.
+i=0
+until python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1',$ORIGIN_PORT),1); sys.exit(0 if s.recv(3)==b'+OK' else 1)" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then
+        echo "demo: Dovecot did not start; its log:" >&2
+        cat "$DIR/dovecot/dovecot.log" >&2 || true
+        exit 1
+    fi
+    sleep 0.1
+done
+
+cat <<MSG
+
+  Demo Dovecot (origin) on 127.0.0.1:$ORIGIN_PORT; pop3filter on port $PORT in front of it.
+  Users: alice, big, bench, empty; every password is "secret".
+
+  Try, from another terminal:
+    curl -u alice:secret pop3://127.0.0.1:$PORT/          # list alice's messages
+    curl -u alice:secret pop3://127.0.0.1:$PORT/1         # fetch message 1
+    python3 -c 'import poplib; p=poplib.POP3("127.0.0.1",$PORT); p.user("alice"); p.pass_("secret"); print(p.stat()); p.quit()'
+
+  Ctrl-C stops both.
+
+MSG
+"$BIN" -P "$ORIGIN_PORT" 127.0.0.1

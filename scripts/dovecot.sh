@@ -1,0 +1,95 @@
+#!/bin/sh
+# Run a private Dovecot POP3 server in the foreground: the pop3filter test origin.
+#
+#   scripts/dovecot.sh DIR PORT
+#
+# Creates the instance in DIR (which must not exist or be empty): dovecot.conf
+# from tests/dovecot/dovecot.conf.in, a passwd file, and the test mailboxes
+# from scripts/make-mail.py.  Then it execs `dovecot -F`, so the caller's pid is
+# Dovecot's master process: SIGTERM or Ctrl-C stops it and its children.
+# It listens on 127.0.0.1 (and ::1 when available) only.  Every user's
+# password is "secret".  Log: DIR/dovecot.log.
+#
+# Several instances can run at once with different DIRs and PORTs.
+# Generated mail is cached in ${CARGO_TARGET_DIR:-target}/testmail-cache
+# (override with POP3FILTER_MAIL_CACHE).
+set -eu
+
+die() { echo "dovecot.sh: $*" >&2; exit 1; }
+
+[ $# -eq 2 ] || die "usage: $0 DIR PORT"
+case $2 in
+    ''|*[!0-9]*) die "PORT must be a number: $2" ;;
+esac
+PORT=$2
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TEMPLATE=$ROOT/tests/dovecot/dovecot.conf.in
+CACHE=${POP3FILTER_MAIL_CACHE:-${CARGO_TARGET_DIR:-$ROOT/target}/testmail-cache}
+
+DOVECOT=$(command -v dovecot || true)
+[ -z "$DOVECOT" ] && [ -x /usr/sbin/dovecot ] && DOVECOT=/usr/sbin/dovecot
+[ -n "$DOVECOT" ] || die "dovecot is not installed (run scripts/install-deps.sh)"
+POP3_BIN=
+for libexec in /usr/lib/dovecot /usr/libexec/dovecot /usr/local/libexec/dovecot; do
+    [ -x "$libexec/pop3" ] && POP3_BIN=$libexec/pop3 && break
+done
+[ -n "$POP3_BIN" ] || die "dovecot's POP3 server is not installed (package dovecot-pop3d)"
+command -v python3 >/dev/null || die "python3 is not installed"
+
+mkdir -p "$1"
+DIR=$(cd "$1" && pwd)
+[ -z "$(ls -A "$DIR")" ] || die "$DIR is not empty"
+case $DIR in
+    *[!A-Za-z0-9/._+-]*) die "unsupported characters in instance path: $DIR" ;;
+esac
+
+# Who runs what.  As root, the mail processes run as nobody and the helper
+# processes as Dovecot's own unprivileged users; otherwise all run as us.
+if [ "$(id -u)" -eq 0 ]; then
+    INTERNAL_USER=dovecot
+    INTERNAL_GROUP=dovecot
+    LOGIN_USER=dovenull
+    id "$INTERNAL_USER" >/dev/null 2>&1 || die "user $INTERNAL_USER does not exist"
+    id "$LOGIN_USER" >/dev/null 2>&1 || die "user $LOGIN_USER does not exist"
+    MAILUID=$(id -u nobody):$(getent group nogroup | cut -d: -f3)
+    [ "$MAILUID" != ":" ] || die "user nobody / group nogroup not found"
+    chmod 755 "$DIR"
+    # The mail processes must be able to reach DIR.
+    if command -v runuser >/dev/null && ! runuser -u nobody -- test -x "$DIR"; then
+        die "$DIR is not reachable by user nobody (check its parents' permissions)"
+    fi
+else
+    INTERNAL_USER=$(id -un)
+    INTERNAL_GROUP=$(id -gn)
+    LOGIN_USER=$INTERNAL_USER
+    MAILUID=$(id -u):$(id -g)
+fi
+
+LISTEN=127.0.0.1
+if grep -qs '^00000000000000000000000000000001 ' /proc/net/if_inet6; then
+    LISTEN="127.0.0.1, ::1"
+fi
+
+sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" -e "s|@LISTEN@|$LISTEN|g" \
+    -e "s|@INTERNAL_USER@|$INTERNAL_USER|g" -e "s|@INTERNAL_GROUP@|$INTERNAL_GROUP|g" \
+    -e "s|@LOGIN_USER@|$LOGIN_USER|g" \
+    -e "s|@MAILUID@|$MAILUID|g" "$TEMPLATE" >"$DIR/dovecot.conf"
+
+python3 "$ROOT/scripts/make-mail.py" "$DIR/mail" --cache "$CACHE" --chown "$MAILUID"
+
+# passwd-file: user:{PLAIN}password:uid:gid::home::  (one line per mailbox)
+: >"$DIR/passwd"
+for maildir in "$DIR"/mail/*/; do
+    user=$(basename "$maildir")
+    echo "$user:{PLAIN}secret:${MAILUID%:*}:${MAILUID#*:}::$DIR/mail/$user::" >>"$DIR/passwd"
+done
+chmod 644 "$DIR/passwd"
+mkdir -p "$DIR/run" "$DIR/state"
+: >"$DIR/dovecot.log"
+
+# Dovecot wants enough file descriptors for its client limits; ask, don't insist.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+echo "dovecot.sh: POP3 on port $PORT, instance $DIR" >&2
+exec "$DOVECOT" -F -c "$DIR/dovecot.conf"

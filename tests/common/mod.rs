@@ -1,0 +1,387 @@
+//! Integration-test harness: a real Dovecot POP3 origin, the pop3filter
+//! daemon under test, and a raw POP3 client.  Use it with `mod common;`.
+//!
+//! * `dovecot()` is one Dovecot shared by the whole test process, started on
+//!   first use; `start_dovecot()` is a private one (for tests that DELE mail),
+//!   stopped on drop.  Both come from `scripts/dovecot.sh`, so they serve the
+//!   mailboxes of `scripts/make-mail.py` (users alice, big, bench, empty;
+//!   password "secret"), on 127.0.0.1 only.
+//! * `Proxy` runs the daemon binary; it is killed on drop and its stderr is
+//!   kept in a file (`Proxy::log`), printed if the test panics.
+//! * Every child process is forked by one helper thread that never exits and
+//!   gets `PR_SET_PDEATHSIG(SIGTERM)`, so nothing outlives the test process
+//!   (the signal fires when the forking *thread* dies, hence the helper).
+//! * Scratch files live in `target/tmp/pop3filter-harness/*-<test pid>-<n>`
+//!   (or the system temp dir if Dovecot's mail user could not reach that);
+//!   entries of test processes that are gone are removed on the next start.
+
+#![allow(dead_code)]
+
+mod pop3;
+mod sha256;
+
+#[allow(unused_imports)]
+pub use pop3::{excerpt, lf_to_crlf, unstuff, Pop3};
+#[allow(unused_imports)]
+pub use sha256::{hex, sha256};
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "secret";
+const DOVECOT_TIMEOUT: Duration = Duration::from_secs(20);
+const PROXY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Forks `cmd` from the immortal helper thread, with PDEATHSIG set.
+fn spawn(cmd: Command) -> io::Result<Child> {
+    type Job = (Command, mpsc::Sender<io::Result<Child>>);
+    static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("harness-spawner".into())
+            // The sender lives in a static, so this loop (and thread) never ends.
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let parent = std::process::id() as libc::pid_t;
+                    // SAFETY: only async-signal-safe calls between fork and exec.
+                    unsafe {
+                        cmd.pre_exec(move || {
+                            if libc::prctl(
+                                libc::PR_SET_PDEATHSIG,
+                                libc::SIGTERM as libc::c_ulong,
+                                0,
+                                0,
+                                0,
+                            ) != 0
+                            {
+                                return Err(io::Error::last_os_error());
+                            }
+                            if libc::getppid() != parent {
+                                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                                // parent already gone
+                            }
+                            Ok(())
+                        });
+                    }
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("start the harness spawner thread");
+        tx
+    });
+    let (tx, rx) = mpsc::channel();
+    spawner.send((cmd, tx)).expect("spawner thread is alive");
+    rx.recv().expect("spawner thread replied")
+}
+
+/// A fresh, empty scratch path `<base>/<kind>-<pid>-<n>` (not created).
+fn scratch(kind: &str) -> PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let base = BASE.get_or_init(|| {
+        let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // As root, Dovecot reads mail as "nobody", who must be able to reach it.
+        let reachable = unsafe { libc::geteuid() } != 0
+            || target_tmp.ancestors().all(|p| {
+                fs::metadata(p).map_or(true, |m| m.permissions().mode() & 0o001 != 0)
+            });
+        let base = if reachable { target_tmp } else { std::env::temp_dir() }.join("pop3filter-harness");
+        fs::create_dir_all(&base).unwrap();
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+        for entry in fs::read_dir(&base).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').nth(1).and_then(|p| p.parse::<libc::pid_t>().ok());
+            let gone = |pid| unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if pid.is_some_and(gone) {
+                let _ = fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
+            }
+        }
+        base
+    });
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    base.join(format!("{kind}-{}-{n}", std::process::id()))
+}
+
+/// Sends SIGTERM, waits up to `grace`, then SIGKILLs.
+fn stop(child: &mut Child, grace: Duration) {
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn read_lossy(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A Dovecot POP3 server started by `scripts/dovecot.sh`.
+pub struct Dovecot {
+    pub port: u16,
+    /// The instance directory: dovecot.conf, dovecot.log, passwd, mail/<user>/.
+    pub dir: PathBuf,
+    child: Child,
+    scratch: PathBuf,
+}
+
+/// The Dovecot instance shared by every test in this process.  Do not change
+/// its mailboxes (no DELE+QUIT); use `start_dovecot()` for that.
+pub fn dovecot() -> &'static Dovecot {
+    static SHARED: OnceLock<Dovecot> = OnceLock::new();
+    SHARED.get_or_init(start_dovecot)
+}
+
+/// A private Dovecot instance, stopped (and its files removed) on drop.
+pub fn start_dovecot() -> Dovecot {
+    for attempt in 1.. {
+        match Dovecot::try_start() {
+            Ok(d) => return d,
+            // Someone took the port between free_port() and Dovecot's bind.
+            Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+            Err(log) => panic!("Dovecot did not start:\n{log}"),
+        }
+    }
+    unreachable!()
+}
+
+impl Dovecot {
+    fn try_start() -> Result<Dovecot, String> {
+        let scratch = scratch("dovecot");
+        let dir = scratch.join("instance");
+        fs::create_dir_all(&dir).unwrap();
+        let output = File::create(scratch.join("script.out")).unwrap();
+        let port = free_port();
+        let mut cmd =
+            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot.sh"));
+        cmd.arg(&dir).arg(port.to_string()).stdin(Stdio::null());
+        cmd.stdout(output.try_clone().unwrap()).stderr(output);
+        let child = spawn(cmd).map_err(|e| format!("cannot run scripts/dovecot.sh: {e}"))?;
+        let mut dovecot = Dovecot {
+            port,
+            dir,
+            child,
+            scratch,
+        };
+        let started = Instant::now();
+        while started.elapsed() < DOVECOT_TIMEOUT {
+            if let Ok(Some(status)) = dovecot.child.try_wait() {
+                return Err(format!("exited with {status}\n{}", dovecot.diagnostics()));
+            }
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut greeting = String::new();
+                let _ = BufReader::new(stream).read_line(&mut greeting);
+                if greeting.starts_with("+OK") {
+                    return Ok(dovecot);
+                }
+                return Err(format!("greeting {greeting:?}\n{}", dovecot.diagnostics()));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "no greeting within {DOVECOT_TIMEOUT:?}\n{}",
+            dovecot.diagnostics()
+        ))
+    }
+
+    /// The script's output and Dovecot's log, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        format!(
+            "--- scripts/dovecot.sh output ---\n{}--- {} ---\n{}",
+            read_lossy(&self.scratch.join("script.out")),
+            self.dir.join("dovecot.log").display(),
+            read_lossy(&self.dir.join("dovecot.log"))
+        )
+    }
+
+    pub fn log(&self) -> String {
+        read_lossy(&self.dir.join("dovecot.log"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A user's message files, in POP3 order (message 1 first).  After a
+    /// DELE+QUIT the numbering of this list no longer matches old numbers.
+    pub fn messages(&self, user: &str) -> Vec<PathBuf> {
+        let cur = self.dir.join("mail").join(user).join("cur");
+        let mut files: Vec<PathBuf> = fs::read_dir(&cur)
+            .unwrap_or_else(|e| panic!("{}: {e}", cur.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Contents of message `n` (1-based) of `user`, as stored (LF endings).
+    pub fn message(&self, user: &str, n: usize) -> Vec<u8> {
+        fs::read(&self.messages(user)[n - 1]).unwrap()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        // Dovecot's master needs about a second to stop its children.
+        stop(&mut self.child, Duration::from_secs(5));
+        if !thread::panicking() {
+            let _ = fs::remove_dir_all(&self.scratch);
+        }
+    }
+}
+
+/// A running pop3filter daemon.
+pub struct Proxy {
+    pub port: u16,
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl Proxy {
+    /// Runs the daemon with `args`, which must include `-p PORT`, and waits
+    /// until it is listening on that port.  stdout and stderr go to `log()`.
+    pub fn start(args: &[&str]) -> Proxy {
+        let port = args
+            .iter()
+            .position(|a| *a == "-p")
+            .and_then(|i| args.get(i + 1).map(|p| p.to_string()))
+            .or_else(|| {
+                args.iter().find_map(|a| {
+                    a.strip_prefix("-p")
+                        .filter(|p| !p.is_empty())
+                        .map(String::from)
+                })
+            })
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("Proxy::start needs -p PORT in {args:?}"));
+        let log_path = scratch("proxy").with_extension("log");
+        let log = File::create(&log_path).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pop3filter"));
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = spawn(cmd).expect("run the pop3filter binary");
+        let mut proxy = Proxy {
+            port,
+            child,
+            log_path,
+        };
+        let started = Instant::now();
+        // Watch for the listening socket instead of connecting to it, so the
+        // daemon sees no extra connection.
+        while !listening(proxy.child.id(), port) {
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                panic!(
+                    "pop3filter {args:?} exited with {status}; output:\n{}",
+                    proxy.log()
+                );
+            }
+            if started.elapsed() > PROXY_TIMEOUT {
+                panic!("pop3filter {args:?} not listening on port {port} after {PROXY_TIMEOUT:?}; output:\n{}", proxy.log());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        proxy
+    }
+
+    /// The daemon on a free port of 127.0.0.1 in front of the shared Dovecot;
+    /// `extra` goes before the origin argument.
+    pub fn for_dovecot(extra: &[&str]) -> Proxy {
+        Proxy::for_origin(dovecot().port, extra)
+    }
+
+    /// Like `for_dovecot`, for the origin 127.0.0.1:`origin_port`.
+    pub fn for_origin(origin_port: u16, extra: &[&str]) -> Proxy {
+        let (port, origin) = (free_port().to_string(), origin_port.to_string());
+        let mut args = vec!["-l", "127.0.0.1", "-p", &port, "-P", &origin];
+        args.extend_from_slice(extra);
+        args.push("127.0.0.1");
+        Proxy::start(&args)
+    }
+
+    pub fn connect(&self) -> Pop3 {
+        Pop3::connect(self.port)
+    }
+
+    /// Everything the daemon has written to stderr (and stdout) so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "--- pop3filter output ({}) ---\n{}",
+                self.log_path.display(),
+                self.log()
+            );
+        } else {
+            let _ = fs::remove_file(&self.log_path);
+        }
+    }
+}
+
+/// Whether process `pid` has a TCP socket listening on `port` (Linux /proc).
+fn listening(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            // sl local_address rem_address st ... uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) && f.get(3) == Some(&"0A") {
+                inodes.extend(f.get(9).map(|i| format!("socket:[{i}]")));
+            }
+        }
+    }
+    !inodes.is_empty()
+        && fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                fs::read_link(fd.path()).is_ok_and(|l| inodes.iter().any(|i| Path::new(i) == l))
+            })
+        })
+}

@@ -1,0 +1,238 @@
+//! A raw POP3 client for exact-byte assertions.
+//!
+//! Nothing is interpreted or rewritten: every method returns the bytes as
+//! they came off the wire, line terminators and dot-stuffing included.  Reads
+//! go through an internal buffer, so replies to pipelined commands that arrive
+//! in one segment are still split at the right places.  Every read gives up
+//! (with a panic showing what did arrive) after 10 seconds of silence.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Pop3 {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Start of the unread bytes in `buf`.
+    pos: usize,
+}
+
+impl Pop3 {
+    /// Connects to 127.0.0.1:`port`.  Does not read the greeting.
+    pub fn connect(port: u16) -> Pop3 {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Pop3 {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Sends raw bytes (add the CRLF yourself).
+    pub fn send(&mut self, data: &[u8]) {
+        self.stream
+            .write_all(data)
+            .unwrap_or_else(|e| panic!("POP3 send: {e}"));
+    }
+
+    /// Sends `command` followed by CRLF.
+    pub fn cmd(&mut self, command: &str) {
+        self.send(format!("{command}\r\n").as_bytes());
+    }
+
+    /// Closes our sending side (the server sees EOF).
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Reads more bytes into the buffer; returns false on EOF.
+    fn fill(&mut self) -> bool {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return true;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    panic!(
+                        "POP3 read timed out; unread: {:?}",
+                        excerpt(&self.buf[self.pos..])
+                    )
+                }
+                Err(e) => panic!("POP3 read: {e}"),
+            }
+        }
+    }
+
+    /// Appends one line (through LF) to `out`; false if EOF came first.
+    fn line_into(&mut self, out: &mut Vec<u8>) -> bool {
+        let mut scanned = 0;
+        loop {
+            let unread = &self.buf[self.pos..];
+            if let Some(i) = unread[scanned..].iter().position(|&b| b == b'\n') {
+                let end = self.pos + scanned + i + 1;
+                out.extend_from_slice(&self.buf[self.pos..end]);
+                self.pos = end;
+                return true;
+            }
+            scanned = unread.len();
+            if !self.fill() {
+                return false;
+            }
+        }
+    }
+
+    /// One line, including its CRLF.  Panics on EOF.
+    pub fn line(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.line_into(&mut out) {
+            panic!(
+                "POP3 connection closed mid-line; got {:?}",
+                excerpt(&self.buf[self.pos..])
+            );
+        }
+        out
+    }
+
+    /// The greeting line (same as `line`).
+    pub fn greeting(&mut self) -> Vec<u8> {
+        self.line()
+    }
+
+    /// A multi-line response: the status line and, if it is `+OK`, every
+    /// line through the terminating `.\r\n`.  Raw bytes, still dot-stuffed.
+    pub fn multi(&mut self) -> Vec<u8> {
+        let mut out = self.line();
+        if !out.starts_with(b"+OK") {
+            return out;
+        }
+        loop {
+            let start = out.len();
+            if !self.line_into(&mut out) {
+                panic!(
+                    "POP3 connection closed inside a multi-line response of {} bytes \
+                        ending {:?}",
+                    out.len(),
+                    excerpt(&out[out.len().saturating_sub(200)..])
+                );
+            }
+            if &out[start..] == b".\r\n" {
+                return out;
+            }
+        }
+    }
+
+    pub fn response(&mut self, multiline: bool) -> Vec<u8> {
+        if multiline {
+            self.multi()
+        } else {
+            self.line()
+        }
+    }
+
+    /// USER/PASS; panics unless both answers are `+OK`.  Read the greeting first.
+    pub fn login(&mut self, user: &str, pass: &str) {
+        for command in [format!("USER {user}"), format!("PASS {pass}")] {
+            self.cmd(&command);
+            let reply = self.line();
+            assert!(
+                reply.starts_with(b"+OK"),
+                "{command:?} got {:?}",
+                excerpt(&reply)
+            );
+        }
+    }
+
+    /// Everything that is left, until the server closes the connection.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        while self.fill() {}
+        let rest = self.buf.split_off(self.pos);
+        self.buf.clear();
+        self.pos = 0;
+        rest
+    }
+}
+
+/// The message inside a complete `+OK` multi-line response (as returned by
+/// `Pop3::multi`): drops the status line and the final `.\r\n`, and removes
+/// one leading dot from every line that has one.  CRLFs are kept.
+pub fn unstuff(response: &[u8]) -> Vec<u8> {
+    assert!(
+        response.starts_with(b"+OK"),
+        "not a +OK response: {:?}",
+        excerpt(response)
+    );
+    let body_start = response
+        .iter()
+        .position(|&b| b == b'\n')
+        .expect("no status line")
+        + 1;
+    let body = &response[body_start..];
+    let body = if body == b".\r\n" {
+        &body[..0]
+    } else if body.ends_with(b"\r\n.\r\n") {
+        &body[..body.len() - 3]
+    } else {
+        panic!(
+            "response does not end with CRLF.CRLF: {:?}",
+            excerpt(&body[body.len().saturating_sub(40)..])
+        )
+    };
+    let mut out = Vec::with_capacity(body.len());
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+    }
+    out
+}
+
+/// LF -> CRLF, the way a POP3 server presents an LF-terminated maildir file.
+pub fn lf_to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        match line.strip_suffix(b"\n") {
+            Some(l) => {
+                out.extend_from_slice(l.strip_suffix(b"\r").unwrap_or(l));
+                out.extend_from_slice(b"\r\n");
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
+/// At most 300 bytes of `data`, lossily decoded, for panic messages.
+pub fn excerpt(data: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&data[..data.len().min(300)]).into_owned();
+    if data.len() > 300 {
+        format!("{s}... ({} bytes)", data.len())
+    } else {
+        s
+    }
+}
+
+#[test]
+fn unstuff_and_crlf() {
+    assert_eq!(unstuff(b"+OK 0 octets\r\n.\r\n"), b"");
+    assert_eq!(
+        unstuff(b"+OK\r\nA\r\n..\r\n...x\r\n.\r\n"),
+        b"A\r\n.\r\n..x\r\n"
+    );
+    assert_eq!(lf_to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+}
