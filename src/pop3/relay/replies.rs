@@ -1,0 +1,147 @@
+//! The reply side of the relay: which bytes of `down` belong to the head of the queue of owed
+//! replies, what the parser learned from them, and the two replies read line by line (the
+//! client's CAPA, rewritten; the proxy's own CAPA probe, dropped).
+
+use super::{trim_eol, Pending, Purpose, Relay, Reply, Sasl, ONLY_PIPELINING};
+use crate::pop3::command::Keyword;
+use crate::pop3::response::{Event, Expect, ResponseParser, Status};
+use buffer::RingBuffer;
+
+impl Relay {
+    /// Attributes the next bytes of `down` to the head reply (or finishes the head). False
+    /// when nothing can be done until more bytes arrive.
+    pub(super) fn advance(&mut self) -> bool {
+        let Some(head) = self.pending.front_mut() else {
+            // Nothing was asked: whatever the origin says goes to the client as it is (a
+            // server's farewell before it closes an idle session, for instance).
+            self.owed = self.down.len();
+            return self.owed > 0;
+        };
+        let purpose = head.purpose;
+        match &mut head.reply {
+            Reply::Local(bytes) => {
+                let bytes = std::mem::take(bytes);
+                self.staged.extend_from_slice(&bytes);
+                self.pending.pop_front();
+                true
+            }
+            Reply::Origin { parser, .. } if parser.is_done() => {
+                self.pending.pop_front();
+                true
+            }
+            Reply::Origin { .. } if self.down.is_empty() => false,
+            Reply::Origin { parser, started } => match purpose {
+                Purpose::Probe | Purpose::Client(Keyword::Capa) => self.advance_line(purpose),
+                _ => {
+                    let (n, event) = scan(parser, &self.down);
+                    *started = true;
+                    self.owed = n;
+                    self.on_event(purpose, event);
+                    true
+                }
+            },
+        }
+    }
+
+    /// Handles one line of a reply read line by line (CAPA, rewritten; the probe, dropped).
+    fn advance_line(&mut self, purpose: Purpose) -> bool {
+        let probe = purpose == Purpose::Probe;
+        let Some(lf) = self.down.find(b'\n') else {
+            if !self.down.is_full() {
+                return false;
+            }
+            // A line longer than the buffer: no capability is that long. Relay it (or drop
+            // it, for the probe) without looking.
+            let Some(Pending {
+                reply: Reply::Origin { parser, started },
+                ..
+            }) = self.pending.front_mut()
+            else {
+                return false;
+            };
+            let (n, event) = scan(parser, &self.down);
+            *started = true;
+            if probe {
+                self.down.consume(n);
+            } else {
+                self.owed = n;
+            }
+            self.on_event(purpose, event);
+            return true;
+        };
+        let mut line = vec![0u8; lf + 1];
+        self.down.peek_into(&mut line);
+        self.down.consume(lf + 1);
+        let Some(Pending {
+            reply: Reply::Origin { parser, started },
+            ..
+        }) = self.pending.front_mut()
+        else {
+            return false;
+        };
+        let first = parser.at_start();
+        let (_, event) = parser.feed(&line);
+        *started = true;
+        let token = capability(&line);
+        if probe {
+            if !first && token.eq_ignore_ascii_case(b"PIPELINING") {
+                self.capa_has_pipelining = true;
+            }
+        } else if first && event == Event::Done(Status::Err) {
+            // No CAPA at the origin: the client still learns that pipelining works.
+            self.staged.extend_from_slice(ONLY_PIPELINING);
+        } else if matches!(event, Event::Done(_)) {
+            if !self.capa_has_pipelining {
+                self.staged.extend_from_slice(b"PIPELINING\r\n");
+            }
+            self.staged.extend_from_slice(&line);
+        } else if first {
+            self.capa_has_pipelining = false;
+            self.staged.extend_from_slice(&line);
+        } else if token.eq_ignore_ascii_case(b"STLS") {
+            // Not offered: the proxy has no TLS.
+        } else {
+            if token.eq_ignore_ascii_case(b"PIPELINING") {
+                self.capa_has_pipelining = true;
+            }
+            self.staged.extend_from_slice(&line);
+        }
+        self.on_event(purpose, event);
+        true
+    }
+
+    /// Acts on what the parser found in the head reply.
+    fn on_event(&mut self, purpose: Purpose, event: Event) {
+        match (purpose, event) {
+            (Purpose::Greeting, Event::Done(Status::Ok)) => {
+                self.up_out.push(b"CAPA\r\n");
+                self.push_origin(Purpose::Probe, Expect::Multi);
+            }
+            (Purpose::Greeting, Event::Done(_)) => self.hello_done = true,
+            (Purpose::Probe, Event::Done(status)) => {
+                self.pipelining = status == Status::Ok && self.capa_has_pipelining;
+                self.hello_done = true;
+            }
+            (Purpose::Client(Keyword::Auth), Event::Continue) => self.sasl.allowed += 1,
+            (Purpose::Client(Keyword::Auth), Event::Done(_)) => self.sasl = Sasl::default(),
+            _ => {}
+        }
+    }
+}
+
+/// Feeds the parser from the front of `down`, across the wrap; returns (bytes, event).
+fn scan(parser: &mut ResponseParser, down: &RingBuffer) -> (usize, Event) {
+    let (a, b) = down.data();
+    let (n, event) = parser.feed(a);
+    if event == Event::NeedMore && n == a.len() && !b.is_empty() {
+        let (m, event) = parser.feed(b);
+        return (n + m, event);
+    }
+    (n, event)
+}
+/// The first word of a CAPA line.
+fn capability(line: &[u8]) -> &[u8] {
+    let line = trim_eol(line);
+    let end = line.iter().position(|&c| c == b' ').unwrap_or(line.len());
+    &line[..end]
+}
