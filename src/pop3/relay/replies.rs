@@ -139,6 +139,7 @@ fn scan(parser: &mut ResponseParser, down: &RingBuffer) -> (usize, Event) {
     }
     (n, event)
 }
+
 /// The first word of a CAPA line.
 fn capability(line: &[u8]) -> &[u8] {
     let line = trim_eol(line);

@@ -86,11 +86,11 @@ impl Rig {
         panic!("relay never settled");
     }
 
-    fn to_origin(&mut self) -> Vec<u8> {
+    fn sent_to_origin(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.origin.io.output)
     }
 
-    fn to_client(&mut self) -> Vec<u8> {
+    fn sent_to_client(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.client.io.output)
     }
 
@@ -98,7 +98,7 @@ impl Rig {
     fn hello(&mut self, capa: &[u8]) {
         self.origin_sends(b"+OK ready\r\n");
         self.settle();
-        assert_eq!(self.to_origin(), b"CAPA\r\n");
+        assert_eq!(self.sent_to_origin(), b"CAPA\r\n");
         self.origin_sends(capa);
         self.settle();
         assert!(self.relay.hello_done);
@@ -115,14 +115,14 @@ fn greeting_relayed_probe_dropped() {
     r.hello(CAPA_PIPE);
     assert!(r.relay.pipelining);
     assert_eq!(
-        r.to_client(),
+        r.sent_to_client(),
         b"+OK ready\r\n",
         "probe reply is not relayed"
     );
-    assert_eq!(r.to_origin(), b"STAT\r\n");
+    assert_eq!(r.sent_to_origin(), b"STAT\r\n");
     r.origin_sends(b"+OK 1 2\r\n");
     r.settle();
-    assert_eq!(r.to_client(), b"+OK 1 2\r\n");
+    assert_eq!(r.sent_to_client(), b"+OK 1 2\r\n");
 }
 
 #[test]
@@ -130,63 +130,63 @@ fn sinpipelining_is_not_pipelining_and_commands_wait() {
     let mut r = Rig::new(7, 64);
     r.hello(CAPA_NOPIPE);
     assert!(!r.relay.pipelining);
-    r.to_client();
+    r.sent_to_client();
     r.client_sends(b"LIST\r\nSTAT\r\nNOOP\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"LIST\r\n", "one command at a time");
+    assert_eq!(r.sent_to_origin(), b"LIST\r\n", "one command at a time");
     r.origin_sends(b"+OK\r\n1 5\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"", "still waiting for the end of LIST");
+    assert_eq!(r.sent_to_origin(), b"", "still waiting for the end of LIST");
     r.origin_sends(b".\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"STAT\r\n");
+    assert_eq!(r.sent_to_origin(), b"STAT\r\n");
     r.origin_sends(b"+OK 1 5\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"NOOP\r\n");
+    assert_eq!(r.sent_to_origin(), b"NOOP\r\n");
     r.origin_sends(b"+OK\r\n");
     r.settle();
-    assert_eq!(r.to_client(), b"+OK\r\n1 5\r\n.\r\n+OK 1 5\r\n+OK\r\n");
+    assert_eq!(r.sent_to_client(), b"+OK\r\n1 5\r\n.\r\n+OK 1 5\r\n+OK\r\n");
 }
 
 #[test]
 fn capa_is_rewritten() {
     let mut r = Rig::new(3, 64);
     r.hello(CAPA_NOPIPE);
-    r.to_client();
+    r.sent_to_client();
     r.client_sends(b"capa\r\n");
     r.settle();
     r.origin_sends(b"+OK list\r\nSTLS\r\nSINPIPELINING\r\nUIDL\r\n.\r\n");
     r.settle();
     assert_eq!(
-        r.to_client(),
+        r.sent_to_client(),
         b"+OK list\r\nSINPIPELINING\r\nUIDL\r\nPIPELINING\r\n.\r\n"
     );
     r.client_sends(b"CAPA\r\n");
     r.settle();
     r.origin_sends(b"-ERR no capa\r\n");
     r.settle();
-    assert_eq!(r.to_client(), ONLY_PIPELINING);
+    assert_eq!(r.sent_to_client(), ONLY_PIPELINING);
 }
 
 #[test]
 fn stls_and_long_lines_are_answered_locally_in_order() {
     let mut r = Rig::new(5, 300);
     r.hello(CAPA_PIPE);
-    r.to_client();
+    r.sent_to_client();
     let mut batch = b"NOOP\r\nSTLS\r\n".to_vec();
     batch.extend(vec![b'A'; 400]);
     batch.extend(b"\r\nSTAT\r\n");
     r.client_sends(&batch);
     r.settle();
     assert_eq!(
-        r.to_origin(),
+        r.sent_to_origin(),
         b"NOOP\r\nSTAT\r\n",
         "neither STLS nor the long line is forwarded"
     );
     r.origin_sends(b"+OK n\r\n+OK s\r\n");
     r.settle();
     let want = [&b"+OK n\r\n"[..], NO_TLS, TOO_LONG, b"+OK s\r\n"].concat();
-    assert_eq!(r.to_client(), want);
+    assert_eq!(r.sent_to_client(), want);
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn every_split_of_a_session_gives_the_same_bytes() {
         let mut answered = 0;
         for _ in 0..1000 {
             r.settle();
-            heard.extend(r.to_origin());
+            heard.extend(r.sent_to_origin());
             while answered < replies.len() {
                 let expected: Vec<u8> = replies[..=answered]
                     .iter()
@@ -233,7 +233,7 @@ fn every_split_of_a_session_gives_the_same_bytes() {
             r.relay.pending,
             String::from_utf8_lossy(&r.client.io.output)
         );
-        let out = (r.to_client(), r.to_origin());
+        let out = (r.sent_to_client(), r.sent_to_origin());
         assert_eq!(out.1, b"CAPA\r\nUSER a\r\nPASS b\r\nRETR 1\r\nQUIT\r\n");
         assert_eq!(
             reference.get_or_insert_with(|| out.clone()),
@@ -253,10 +253,10 @@ fn nothing_is_forwarded_behind_pass_until_it_is_answered() {
     r.hello(CAPA_PIPE);
     r.client_sends(b"USER a\r\nPASS b\r\nSTAT\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"USER a\r\nPASS b\r\n");
+    assert_eq!(r.sent_to_origin(), b"USER a\r\nPASS b\r\n");
     r.origin_sends(b"+OK\r\n+OK in\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"STAT\r\n");
+    assert_eq!(r.sent_to_origin(), b"STAT\r\n");
     assert_eq!(r.relay.stats.user.as_deref(), Some("a"));
 }
 
@@ -264,22 +264,22 @@ fn nothing_is_forwarded_behind_pass_until_it_is_answered() {
 fn sasl_lines_pass_intact() {
     let mut r = Rig::new(4, 64);
     r.hello(CAPA_PIPE);
-    r.to_client();
+    r.sent_to_client();
     // "\0alice\0secret", sent after the continuation.
     r.client_sends(b"AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nSTAT\r\n");
     r.settle();
     assert_eq!(
-        r.to_origin(),
+        r.sent_to_origin(),
         b"AUTH PLAIN\r\n",
         "the response waits for the continuation"
     );
     r.origin_sends(b"+ \r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"AGFsaWNlAHNlY3JldA==\r\n");
+    assert_eq!(r.sent_to_origin(), b"AGFsaWNlAHNlY3JldA==\r\n");
     r.origin_sends(b"+OK Logged in.\r\n");
     r.settle();
-    assert_eq!(r.to_origin(), b"STAT\r\n");
-    assert_eq!(r.to_client(), b"+ \r\n+OK Logged in.\r\n");
+    assert_eq!(r.sent_to_origin(), b"STAT\r\n");
+    assert_eq!(r.sent_to_client(), b"+ \r\n+OK Logged in.\r\n");
     assert_eq!(r.relay.stats.user.as_deref(), Some("alice"));
 }
 
@@ -287,13 +287,13 @@ fn sasl_lines_pass_intact() {
 fn origin_lost_before_and_during_replies() {
     let mut r = Rig::new(64, 64);
     r.hello(CAPA_PIPE);
-    r.to_client();
+    r.sent_to_client();
     r.client_sends(b"STAT\r\nNOOP\r\n");
     r.settle();
     assert!(r.relay.origin_lost(), "no reply started: clean");
     r.settle();
     assert_eq!(
-        r.to_client(),
+        r.sent_to_client(),
         b"-ERR Connection to the origin server lost\r\n".repeat(2)
     );
 
