@@ -73,8 +73,7 @@ fi
 
 sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" -e "s|@LISTEN@|$LISTEN|g" \
     -e "s|@INTERNAL_USER@|$INTERNAL_USER|g" -e "s|@INTERNAL_GROUP@|$INTERNAL_GROUP|g" \
-    -e "s|@LOGIN_USER@|$LOGIN_USER|g" \
-    -e "s|@MAILUID@|$MAILUID|g" "$TEMPLATE" >"$DIR/dovecot.conf"
+    -e "s|@LOGIN_USER@|$LOGIN_USER|g" "$TEMPLATE" >"$DIR/dovecot.conf"
 
 python3 "$ROOT/scripts/make-mail.py" "$DIR/mail" --cache "$CACHE" --chown "$MAILUID"
 

@@ -54,7 +54,6 @@ else
 fi
 
 echo "install-deps: installing:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2086  # word splitting of $SUDO and $missing is intended
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
 # shellcheck disable=SC2086
@@ -62,8 +61,8 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     --no-install-recommends $missing </dev/null
 
-# Debian starts the system-wide dovecot service after installing it; the tests
-# run their own private instances and do not need it, but leave it alone.
+# (Installing dovecot-core may also start the system-wide Dovecot service.
+# The tests do not use it: scripts/dovecot.sh runs private instances.)
 for pair in $WANTED; do
     pkg=${pair%%:*}
     cmd=${pair#*:}

@@ -12,7 +12,7 @@ Every message is stored in cur/ with LF line endings under a name of the form
     <time>.M<n>P1.pop3filter,S=<size>,W=<crlf-size>:2,S
 where <time> grows with the message number, and each maildir gets a
 dovecot-uidlist that pins message n to UID n, so Dovecot's POP3 message
-numbers follow the order of MESSAGES below.
+numbers follow the order of the lists built below (see MAILBOXES).
 
 With --cache, the messages are generated once into CACHEDIR (keyed by a hash
 of this script) and hard-linked into MAILDIR (copied if linking fails).
@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 PASSWORD = "secret"  # documentation only: scripts/dovecot.sh writes the passwd file
 BASE_TIME = 1700000000
@@ -226,9 +227,16 @@ def cached(cache):
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for old in os.listdir(cache):  # drop caches made by older versions
-        if old != key and not old.startswith("."):
-            shutil.rmtree(os.path.join(cache, old), ignore_errors=True)
+    # Drop caches made by other versions of this script, and builds that
+    # were interrupted (older than an hour).
+    for old in os.listdir(cache):
+        path = os.path.join(cache, old)
+        try:
+            stale = not old.startswith(".") or os.path.getmtime(path) < time.time() - 3600
+        except OSError:  # removed meanwhile by a concurrent run
+            continue
+        if old != key and stale:
+            shutil.rmtree(path, ignore_errors=True)
     return final
 
 

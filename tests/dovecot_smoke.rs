@@ -6,7 +6,7 @@
 mod common;
 
 use common::{dovecot, hex, lf_to_crlf, sha256, start_dovecot, unstuff, Pop3, PASSWORD};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn session(port: u16, user: &str) -> Pop3 {
     let mut c = Pop3::connect(port);
@@ -43,17 +43,26 @@ fn greeting_is_ok() {
     assert_eq!(c.read_to_end(), b"", "nothing after QUIT's reply");
 }
 
+/// Failed logins are answered promptly and do not slow down later logins
+/// (the config turns off Dovecot's per-IP auth penalty; see dovecot.conf.in).
 #[test]
-fn login_and_bad_password() {
+fn bad_password_does_not_delay_later_logins() {
     let d = dovecot();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let mut c = Pop3::connect(d.port);
+        c.greeting();
+        c.cmd("USER alice");
+        assert_eq!(c.line(), b"+OK\r\n");
+        c.cmd("PASS wrong");
+        assert_eq!(c.line(), b"-ERR [AUTH] Authentication failed.\r\n");
+    }
     session(d.port, "alice").cmd("QUIT");
-    let mut c = Pop3::connect(d.port);
-    c.greeting();
-    c.cmd("USER alice");
-    assert_eq!(c.line(), b"+OK\r\n");
-    c.cmd("PASS wrong");
-    let reply = c.line();
-    assert!(reply.starts_with(b"-ERR"), "{}", s(&reply));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "3 failures + 1 login took {elapsed:?}"
+    );
 }
 
 #[test]
@@ -155,6 +164,20 @@ fn retr_returns_every_alice_message_intact() {
     // Message 5 has no final newline: the octet count excludes the CRLF
     // that Dovecot adds before the terminating dot.
     assert!(!d.message("alice", 5).ends_with(b"\n"));
+}
+
+#[test]
+fn bench_sizes_match_maildir() {
+    let d = dovecot();
+    let mut c = session(d.port, "bench");
+    c.cmd("LIST");
+    let mut want = "+OK 3 messages:\r\n".to_string();
+    for n in 1..=3 {
+        want += &format!("{n} {}\r\n", lf_to_crlf(&d.message("bench", n)).len());
+    }
+    assert_eq!(s(&c.multi()), want + ".\r\n");
+    let sizes: Vec<usize> = (1..=3).map(|n| d.message("bench", n).len()).collect();
+    assert_eq!(sizes, [1024, 1024 * 1024, 20 * 1024 * 1024], "file sizes");
 }
 
 #[test]

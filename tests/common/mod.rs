@@ -5,9 +5,12 @@
 //!   first use; `start_dovecot()` is a private one (for tests that DELE mail),
 //!   stopped on drop.  Both come from `scripts/dovecot.sh`, so they serve the
 //!   mailboxes of `scripts/make-mail.py` (users alice, big, bench, empty;
-//!   password "secret"), on 127.0.0.1 only.
+//!   password "secret"), on 127.0.0.1 only.  Message files in
+//!   `Dovecot::dir/mail/<user>/cur/` are hard links into a cache shared by all
+//!   instances: read or delete them, never write to them.
 //! * `Proxy` runs the daemon binary; it is killed on drop and its stderr is
-//!   kept in a file (`Proxy::log`), printed if the test panics.
+//!   kept in a file (`Proxy::log`), printed if the test panics.  Start-up is
+//!   detected from /proc (a listening socket), so no probe connection is made.
 //! * Every child process is forked by one helper thread that never exits and
 //!   gets `PR_SET_PDEATHSIG(SIGTERM)`, so nothing outlives the test process
 //!   (the signal fires when the forking *thread* dies, hence the helper).
@@ -51,7 +54,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Forks `cmd` from the immortal helper thread, with PDEATHSIG set.
-fn spawn(cmd: Command) -> io::Result<Child> {
+fn spawn(mut cmd: Command) -> io::Result<Child> {
     type Job = (Command, mpsc::Sender<io::Result<Child>>);
     static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
@@ -61,36 +64,31 @@ fn spawn(cmd: Command) -> io::Result<Child> {
             // The sender lives in a static, so this loop (and thread) never ends.
             .spawn(move || {
                 for (mut cmd, reply) in rx {
-                    let parent = std::process::id() as libc::pid_t;
-                    // SAFETY: only async-signal-safe calls between fork and exec.
-                    unsafe {
-                        cmd.pre_exec(move || {
-                            if libc::prctl(
-                                libc::PR_SET_PDEATHSIG,
-                                libc::SIGTERM as libc::c_ulong,
-                                0,
-                                0,
-                                0,
-                            ) != 0
-                            {
-                                return Err(io::Error::last_os_error());
-                            }
-                            if libc::getppid() != parent {
-                                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                                // parent already gone
-                            }
-                            Ok(())
-                        });
-                    }
                     let _ = reply.send(cmd.spawn());
                 }
             })
             .expect("start the harness spawner thread");
         tx
     });
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: die_with_parent only makes async-signal-safe system calls.
+    unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
     let (tx, rx) = mpsc::channel();
     spawner.send((cmd, tx)).expect("spawner thread is alive");
     rx.recv().expect("spawner thread replied")
+}
+
+/// In a forked child: get SIGTERM when the forking thread ends, and give up
+/// if the parent process is already gone.
+fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
+    let sig = libc::SIGTERM as libc::c_ulong;
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if unsafe { libc::getppid() } != parent {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
 }
 
 /// A fresh, empty scratch path `<base>/<kind>-<pid>-<n>` (not created).
@@ -101,24 +99,34 @@ fn scratch(kind: &str) -> PathBuf {
         let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         // As root, Dovecot reads mail as "nobody", who must be able to reach it.
         let reachable = unsafe { libc::geteuid() } != 0
-            || target_tmp.ancestors().all(|p| {
-                fs::metadata(p).map_or(true, |m| m.permissions().mode() & 0o001 != 0)
-            });
-        let base = if reachable { target_tmp } else { std::env::temp_dir() }.join("pop3filter-harness");
+            || target_tmp
+                .ancestors()
+                .all(|p| fs::metadata(p).map_or(true, |m| m.permissions().mode() & 0o001 != 0));
+        let parent = if reachable {
+            target_tmp
+        } else {
+            std::env::temp_dir()
+        };
+        let base = parent.join("pop3filter-harness");
         fs::create_dir_all(&base).unwrap();
         fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
         for entry in fs::read_dir(&base).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let pid = name.split('-').nth(1).and_then(|p| p.parse::<libc::pid_t>().ok());
-            let gone = |pid| unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-            if pid.is_some_and(gone) {
-                let _ = fs::remove_dir_all(entry.path()).or_else(|_| fs::remove_file(entry.path()));
+            let pid = name.split('-').nth(1).and_then(|p| p.parse().ok());
+            if pid.is_some_and(|pid| !process_exists(pid)) {
+                let path = entry.path();
+                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
             }
         }
         base
     });
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     base.join(format!("{kind}-{}-{n}", std::process::id()))
+}
+
+fn process_exists(pid: libc::pid_t) -> bool {
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// Sends SIGTERM, waits up to `grace`, then SIGKILLs.
@@ -252,7 +260,9 @@ impl Drop for Dovecot {
     fn drop(&mut self) {
         // Dovecot's master needs about a second to stop its children.
         stop(&mut self.child, Duration::from_secs(5));
-        if !thread::panicking() {
+        if thread::panicking() {
+            eprintln!("--- Dovecot instance kept in {} ---", self.dir.display());
+        } else {
             let _ = fs::remove_dir_all(&self.scratch);
         }
     }
@@ -266,21 +276,13 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Runs the daemon with `args`, which must include `-p PORT`, and waits
+    /// Runs the daemon with `args`, which must include `"-p", PORT`, and waits
     /// until it is listening on that port.  stdout and stderr go to `log()`.
     pub fn start(args: &[&str]) -> Proxy {
         let port = args
-            .iter()
-            .position(|a| *a == "-p")
-            .and_then(|i| args.get(i + 1).map(|p| p.to_string()))
-            .or_else(|| {
-                args.iter().find_map(|a| {
-                    a.strip_prefix("-p")
-                        .filter(|p| !p.is_empty())
-                        .map(String::from)
-                })
-            })
-            .and_then(|p| p.parse().ok())
+            .windows(2)
+            .find(|w| w[0] == "-p")
+            .and_then(|w| w[1].parse().ok())
             .unwrap_or_else(|| panic!("Proxy::start needs -p PORT in {args:?}"));
         let log_path = scratch("proxy").with_extension("log");
         let log = File::create(&log_path).unwrap();
@@ -306,7 +308,11 @@ impl Proxy {
                 );
             }
             if started.elapsed() > PROXY_TIMEOUT {
-                panic!("pop3filter {args:?} not listening on port {port} after {PROXY_TIMEOUT:?}; output:\n{}", proxy.log());
+                panic!(
+                    "pop3filter {args:?} not listening on port {port} after \
+                     {PROXY_TIMEOUT:?}; output:\n{}",
+                    proxy.log()
+                );
             }
             thread::sleep(Duration::from_millis(10));
         }
@@ -384,4 +390,13 @@ fn listening(pid: u32, port: u16) -> bool {
                 fs::read_link(fd.path()).is_ok_and(|l| inodes.iter().any(|i| Path::new(i) == l))
             })
         })
+}
+
+#[test]
+fn listening_sees_our_own_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(listening(std::process::id(), port));
+    drop(listener);
+    assert!(!listening(std::process::id(), port));
 }

@@ -18,7 +18,7 @@ const H0: [u32; 8] = [
 // Rotations are spelled out and sums are done in u64 (then truncated) instead
 // of calling `rotate_right`/`wrapping_add`: tests are built unoptimised, where
 // each method call stays a real call, and this form runs twice as fast there.
-
+#[allow(clippy::manual_rotate)]
 fn compress(h: &mut [u32; 8], block: &[u8]) {
     let mut w = [0u32; 64];
     for i in 0..16 {
