@@ -374,7 +374,6 @@ impl Machine<Ctx> for Session {
             State::Error => {
                 self.close_origin(ctx);
                 if let Some(why) = self.failure.take() {
-                    log::warn!("session {}: {why}", self.serial);
                     self.ending = why.clone();
                     self.relay
                         .say(format!("-ERR pop3filter: {why}\r\n").as_bytes());
