@@ -4,7 +4,9 @@
 //! with the usage and exit status 2. Everything the daemon is told at start-up ends up in
 //! [`Config`].
 
+use crate::filter::FilterConfig;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 /// The version, for `-v` and the logs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -18,6 +20,8 @@ pub const DEFAULT_ORIGIN_PORT: u16 = 110;
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// Smallest and largest buffer size accepted (the same range SPCP enforces).
 pub const BUFFER_RANGE: (usize, usize) = (512, 65535);
+/// Default inactivity timeout of a session (and of its filter), in seconds.
+pub const DEFAULT_TIMEOUT: u64 = 600;
 
 /// Where the origin server is, exactly as the operator gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,10 @@ pub struct Config {
     pub origin: Origin,
     /// Size of each per-session buffer.
     pub buffer_size: usize,
+    /// The transformation and what is exported to it.
+    pub filter: FilterConfig,
+    /// A session (or its filter) that makes no progress for this long is ended.
+    pub timeout: Duration,
 }
 
 /// What the command line asks for.
@@ -76,6 +84,36 @@ fn options() -> getopts::Options {
         "per-session buffer size in bytes, 512-65535 (default: 16384)",
         "BYTES",
     );
+    o.optopt(
+        "t",
+        "",
+        "transformation: each retrieved message is piped through /bin/sh -c CMD (default: none)",
+        "CMD",
+    );
+    o.optopt(
+        "e",
+        "",
+        "file the transformation's stderr is appended to (default: /dev/null)",
+        "FILE",
+    );
+    o.optopt(
+        "m",
+        "",
+        "text exported to the transformation as FILTER_MSG",
+        "MSG",
+    );
+    o.optopt(
+        "M",
+        "",
+        "media types exported to the transformation as FILTER_MEDIAS",
+        "TYPES",
+    );
+    o.optopt(
+        "T",
+        "",
+        "inactivity timeout of a session and of its transformation, in seconds (default: 600)",
+        "SECONDS",
+    );
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -83,8 +121,8 @@ fn options() -> getopts::Options {
 
 /// The usage text, listing every option.
 pub fn usage() -> String {
-    let brief =
-        "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-v] [-h] <origin-server>\n\n\
+    let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
+                  [-m MSG] [-M TYPES] [-T SECONDS] [-v] [-h] <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
     options().usage(brief)
@@ -133,6 +171,23 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
         },
     };
+    let timeout = match m.opt_str("T") {
+        None => Duration::from_secs(DEFAULT_TIMEOUT),
+        Some(t) => match t.parse::<f64>() {
+            Ok(secs) if secs > 0.0 && secs <= 1e9 => Duration::from_secs_f64(secs),
+            _ => {
+                return Err(format!(
+                    "invalid timeout '{t}': expected a number of seconds above 0"
+                ))
+            }
+        },
+    };
+    let filter = FilterConfig {
+        command: m.opt_str("t").filter(|c| !c.trim().is_empty()),
+        stderr: m.opt_str("e"),
+        message: m.opt_str("m").unwrap_or_default(),
+        medias: m.opt_str("M").unwrap_or_default(),
+    };
     let host = match m.free.as_slice() {
         [] => return Err("missing origin server".into()),
         [h] if !h.is_empty() => h.clone(),
@@ -156,6 +211,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             literal,
         },
         buffer_size,
+        filter,
+        timeout,
     }))
 }
 
@@ -191,6 +248,34 @@ mod tests {
         assert_eq!(c.origin.literal, None);
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.buffer_size, DEFAULT_BUFFER);
+        assert_eq!(c.filter, FilterConfig::default());
+        assert_eq!(c.timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn filter_options() {
+        let c = config(&[
+            "-t",
+            "grep -v '^Date:'",
+            "-e",
+            "/tmp/f.err",
+            "-m",
+            "hi",
+            "-M",
+            "text/plain",
+            "-T",
+            "1.5",
+            "h",
+        ]);
+        assert_eq!(c.filter.command.as_deref(), Some("grep -v '^Date:'"));
+        assert_eq!(c.filter.stderr.as_deref(), Some("/tmp/f.err"));
+        assert_eq!(
+            (c.filter.message.as_str(), c.filter.medias.as_str()),
+            ("hi", "text/plain")
+        );
+        assert_eq!(c.timeout, Duration::from_millis(1500));
+        assert!(run(&["-T", "0", "h"]).is_err());
+        assert!(run(&["-T", "x", "h"]).is_err());
     }
 
     #[test]
@@ -226,7 +311,9 @@ mod tests {
     fn help_and_version() {
         assert_eq!(run(&["-h"]), Ok(Command::Help));
         assert_eq!(run(&["-v"]), Ok(Command::Version));
-        for opt in ["-l", "-p", "-P", "-b", "-v", "-h"] {
+        for opt in [
+            "-l", "-p", "-P", "-b", "-t", "-e", "-m", "-M", "-T", "-v", "-h",
+        ] {
             assert!(usage().contains(opt), "usage lists {opt}");
         }
     }

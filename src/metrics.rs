@@ -11,6 +11,10 @@ pub struct Metrics {
     pub sessions_accepted: u64,
     /// Bytes written to clients and to origins by sessions that have ended.
     pub bytes_relayed: u64,
+    /// Messages that went through the transformation and reached the client whole.
+    pub transformed: u64,
+    /// Transformations that failed (or could not be started).
+    pub filter_failures: u64,
 }
 
 impl Metrics {

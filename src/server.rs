@@ -10,6 +10,7 @@
 //! accepting is retried a little later.
 
 use crate::args::Config;
+use crate::filter::Orphans;
 use crate::listen;
 use crate::metrics::Metrics;
 use crate::pop3::{Readiness, Session, State};
@@ -38,6 +39,12 @@ pub enum Endpoint {
     Client,
     /// The socket to the origin server.
     Origin,
+    /// The transformation's standard input.
+    FilterIn,
+    /// The transformation's standard output.
+    FilterOut,
+    /// The transformation's pidfd (readable when it exits).
+    FilterExit,
 }
 
 /// What the loop lends to every session hook.
@@ -50,6 +57,8 @@ pub struct Ctx {
     pub config: Config,
     /// Counters.
     pub metrics: Metrics,
+    /// Killed filters waiting to be reaped.
+    pub orphans: Orphans,
 }
 
 /// Most connections accepted from one listener per turn, so that a flood of new clients
@@ -67,6 +76,7 @@ pub struct Server {
     serial: u64,
     runnable: Vec<usize>,
     accept_paused_until: Option<Instant>,
+    next_tick: Instant,
 }
 
 impl Server {
@@ -110,6 +120,7 @@ impl Server {
                 resolver,
                 config,
                 metrics: Metrics::default(),
+                orphans: Orphans::default(),
             },
             listeners,
             sessions: Vec::new(),
@@ -117,6 +128,7 @@ impl Server {
             serial: 0,
             runnable: Vec::new(),
             accept_paused_until: None,
+            next_tick: Instant::now(),
         })
     }
 
@@ -157,6 +169,9 @@ impl Server {
                 };
                 self.dispatch(slot, |s, ctx| stm::write(s, ctx, &ev));
             }
+            if Instant::now() >= self.next_tick {
+                self.tick();
+            }
             self.ctx.selector.end_batch(batch);
             self.accept();
         }
@@ -166,11 +181,40 @@ impl Server {
         if !self.runnable.is_empty() {
             return Some(Duration::ZERO);
         }
-        match self.accept_paused_until {
-            Some(until) => Some(until.saturating_duration_since(Instant::now())),
+        let now = Instant::now();
+        let accept = match self.accept_paused_until {
+            Some(until) => Some(until.saturating_duration_since(now)),
             None if self.listeners.iter().any(|(_, ready)| *ready) => Some(Duration::ZERO),
             None => None,
+        };
+        let busy = self.free.len() < self.sessions.len() || self.ctx.orphans.len() > 0;
+        let tick = busy.then(|| self.next_tick.saturating_duration_since(now));
+        match (accept, tick) {
+            (Some(a), Some(t)) => Some(a.min(t)),
+            (a, t) => a.or(t),
         }
+    }
+
+    /// How often sessions are checked for inactivity: a tenth of the timeout, 10 ms to 1 s.
+    fn tick_interval(&self) -> Duration {
+        (self.ctx.config.timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// Ends what has been inactive for the whole timeout, and reaps killed filters.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.next_tick = now + self.tick_interval();
+        let timeout = self.ctx.config.timeout;
+        for slot in 0..self.sessions.len() {
+            let expired = matches!(&self.sessions[slot], Some(s) if now.duration_since(s.last_active()) >= timeout);
+            if expired {
+                self.dispatch(slot, |s, ctx| {
+                    let next = s.expire(ctx);
+                    stm::jump(s, ctx, next)
+                });
+            }
+        }
+        self.ctx.orphans.reap();
     }
 
     /// Runs one hook of a session, then sets its interest or drops it.

@@ -3,14 +3,16 @@
 //! relays the session in both directions.
 //!
 //! ```text
-//!  RESOLVING --> CONNECTING --> HELLO --> COPY --> DONE
-//!      |             |            |         |
+//!  RESOLVING --> CONNECTING --> HELLO --> COPY <--> FILTER
+//!      |             |            |         |         |
+//!      |             |            |         +---------+--> DONE
 //!      +-------------+------------+---------+--> ERROR --> DONE
 //! ```
 //!
 //! See docs/pop3-session.md for what each endpoint waits for in each state.
 
 mod command;
+mod dotstuff;
 mod relay;
 mod response;
 mod sasl;
@@ -31,9 +33,13 @@ pub enum State {
     Connecting,
     /// Relaying the origin's greeting and asking it for CAPA (not relayed). Next: COPY.
     Hello,
-    /// Relaying commands and replies. Next: DONE after QUIT or when either side goes away,
-    /// ERROR when the origin goes away while replies are owed.
+    /// Relaying commands and replies. Next: FILTER when a RETR is answered `+OK` while a
+    /// transformation is set; DONE after QUIT or when either side goes away; ERROR when the
+    /// origin goes away while replies are owed.
     Copy,
+    /// A RETR body through the transformation. Next: COPY when the message is complete or
+    /// answered `-ERR`; DONE when the filter fails after its output began.
+    Filter,
     /// Telling the client what went wrong (`-ERR …`). Next: DONE.
     Error,
     /// Finished: both connections are closed.
@@ -47,6 +53,7 @@ impl fmt::Display for State {
             State::Connecting => "CONNECTING",
             State::Hello => "HELLO",
             State::Copy => "COPY",
+            State::Filter => "FILTER",
             State::Error => "ERROR",
             State::Done => "DONE",
         })

@@ -148,6 +148,12 @@ pub struct Relay {
     capa_has_pipelining: bool,
     /// Counters for the log.
     pub stats: Stats,
+    /// A transformation is configured: RETR bodies are diverted to it.
+    pub transform: bool,
+    /// The head reply is a RETR whose body is diverted: `down` holds its body (un-stuffed
+    /// by the FILTER state), the status line waits in `held`.
+    diverted: bool,
+    held: Vec<u8>,
 }
 
 impl Relay {
@@ -169,6 +175,9 @@ impl Relay {
             quit: false,
             capa_has_pipelining: false,
             stats: Stats::default(),
+            transform: false,
+            diverted: false,
+            held: Vec::new(),
         }
     }
 
@@ -206,7 +215,7 @@ impl Relay {
 
     /// Something is ready to go to the client.
     pub fn has_client_output(&self) -> bool {
-        self.staged_at < self.staged.len() || !self.down.is_empty()
+        self.staged_at < self.staged.len() || (!self.diverted && !self.down.is_empty())
     }
 
     /// Room to read from the origin.
@@ -304,11 +313,43 @@ impl Relay {
                 }
                 continue;
             }
-            if !self.advance() {
+            if self.diverted || !self.advance() {
                 return Ok(progress);
             }
             progress = true;
         }
+    }
+
+    // ---- a RETR body diverted to a transformation ----
+
+    /// The head reply is a RETR whose body waits for a transformation.
+    pub fn diverted(&self) -> bool {
+        self.diverted
+    }
+
+    /// The origin's bytes: the diverted body first.
+    pub fn body(&mut self) -> &mut RingBuffer {
+        &mut self.down
+    }
+
+    /// The transformation's output begins: its status line goes to the client first.
+    pub fn release_status(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        self.staged.extend_from_slice(&held);
+    }
+
+    /// The diverted RETR is over (its body consumed up to the terminator, its reply written
+    /// or replaced): the next reply takes over.
+    pub fn end_diverted(&mut self) {
+        self.diverted = false;
+        self.held.clear();
+        self.pending.pop_front();
+    }
+
+    /// The transformation could not be started: the body is relayed as it is.
+    pub fn undivert(&mut self) {
+        self.release_status();
+        self.diverted = false;
     }
 
     // ---- endings ----

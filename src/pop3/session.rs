@@ -17,10 +17,13 @@ use mio::Token;
 use selector::Interest;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Instant;
 use stm::{Machine, Stm};
 
+mod filter;
+
 /// How many read-parse-write rounds one event may run before the session yields to others.
-const ROUNDS_PER_EVENT: usize = 32;
+pub(super) const ROUNDS_PER_EVENT: usize = 32;
 
 /// What the loop tells a session about one of its sockets.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +53,8 @@ pub struct Session {
     relay: Relay,
     ending: String,
     more: bool,
+    filter: Option<Box<filter::FilterRun>>,
+    last_active: Instant,
 }
 
 impl Session {
@@ -86,6 +91,8 @@ impl Session {
             relay: Relay::new(ctx.config.buffer_size),
             ending: String::new(),
             more: false,
+            filter: None,
+            last_active: Instant::now(),
         };
         log::info!(
             "session {serial}: client {client_addr} connected, origin {}:{}",
@@ -121,12 +128,13 @@ impl Session {
     /// kernel has not yet said there is room.
     pub fn sync(&mut self, ctx: &mut Ctx) {
         let state = self.stm.current();
-        let relaying = matches!(state, State::Hello | State::Copy);
+        let relaying = matches!(state, State::Hello | State::Copy | State::Filter);
         let client_read = !matches!(state, State::Error | State::Done)
             && !self.client.eof
             && !self.client.readable
             && self.relay.wants_client_input();
-        let client_write = self.relay.has_client_output() && !self.client.writable;
+        let client_write = (self.relay.has_client_output() || self.filter_output_waiting())
+            && !self.client.writable;
         set(
             ctx,
             self.client_token,
@@ -142,6 +150,44 @@ impl Session {
             };
             set(ctx, *token, interest);
         }
+        self.sync_filter(ctx);
+    }
+
+    /// When the session last moved a byte.
+    pub fn last_active(&self) -> Instant {
+        self.last_active
+    }
+
+    fn touch(&mut self) {
+        self.last_active = Instant::now();
+    }
+
+    /// Nothing moved for the whole inactivity timeout: what that means depends on the state.
+    pub fn expire(&mut self, ctx: &mut Ctx) -> State {
+        let state = self.stm.current();
+        self.touch();
+        log::debug!("session {}: inactive in {state}", self.serial);
+        match state {
+            State::Resolving | State::Connecting => {
+                let origin = &ctx.config.origin;
+                self.failure = Some(format!(
+                    "cannot connect to {}:{}: timed out",
+                    origin.host, origin.port
+                ));
+                State::Error
+            }
+            State::Hello | State::Copy if self.relay.owes_replies() => {
+                self.origin_gone("origin did not answer in time")
+            }
+            State::Hello | State::Copy => {
+                self.ending = "inactivity timeout".to_string();
+                self.relay.say(b"-ERR Disconnected for inactivity\r\n");
+                State::Error
+            }
+            State::Filter => self.filter_timed_out(ctx),
+            State::Error => self.end("inactivity timeout while reporting an error"),
+            State::Done => State::Done,
+        }
     }
 
     fn note(&mut self, side: Endpoint, readable: bool, writable: bool) {
@@ -151,7 +197,7 @@ impl Session {
                 Some((origin, _)) => origin,
                 None => return,
             },
-            Endpoint::Listener => return,
+            _ => return,
         };
         s.readable |= readable;
         s.writable |= writable;
@@ -282,6 +328,9 @@ impl Session {
             }
         };
         let origin_gone = origin.eof;
+        if rounds > 0 {
+            self.last_active = Instant::now();
+        }
         match outcome {
             Err(Fault::Client(e)) => return self.end(&format!("client error: {e}")),
             Err(Fault::Origin(e)) => return self.origin_gone(&format!("origin error: {e}")),
@@ -294,6 +343,9 @@ impl Session {
                 "client closed"
             };
             return self.end(why);
+        }
+        if self.relay.diverted() {
+            return State::Filter;
         }
         if origin_gone && self.relay.drained() {
             return self.origin_gone("origin closed the connection");
@@ -370,8 +422,13 @@ impl Machine<Ctx> for Session {
                 self.relay.expect_greeting();
                 self.pump()
             }
-            State::Copy => self.pump(),
+            State::Copy => {
+                self.relay.transform = ctx.config.filter.command.is_some();
+                self.pump()
+            }
+            State::Filter => self.start_filter(ctx),
             State::Error => {
+                self.close_filter(ctx);
                 self.close_origin(ctx);
                 if let Some(why) = self.failure.take() {
                     self.ending = why.clone();
@@ -381,6 +438,7 @@ impl Machine<Ctx> for Session {
                 self.flush()
             }
             State::Done => {
+                self.close_filter(ctx);
                 self.close_origin(ctx);
                 ctx.selector.remove(self.client_token);
                 let stats = &self.relay.stats;
@@ -414,7 +472,14 @@ impl Machine<Ctx> for Session {
                 }
             }
             State::Connecting => self.hold_client(),
-            State::Hello | State::Copy => self.pump(),
+            State::Hello | State::Copy => {
+                self.relay.transform = ctx.config.filter.command.is_some();
+                self.pump()
+            }
+            State::Filter => {
+                self.note_filter(ev);
+                self.pump_filter(ctx)
+            }
             State::Error => self.flush(),
             State::Done => State::Done,
         }

@@ -35,7 +35,19 @@ impl Relay {
                 _ => {
                     let (n, event) = scan(parser, &self.down);
                     *started = true;
-                    self.owed = n;
+                    let divert = self.transform
+                        && purpose == Purpose::Client(Keyword::Retr)
+                        && event == Event::StatusLine(Status::Ok);
+                    if divert {
+                        // The body goes to the filter; the status line waits until the
+                        // filter's output begins (or is replaced by -ERR if it fails).
+                        self.held.resize(n, 0);
+                        self.down.peek_into(&mut self.held);
+                        self.down.consume(n);
+                        self.diverted = true;
+                    } else {
+                        self.owed = n;
+                    }
                     self.on_event(purpose, event);
                     true
                 }

@@ -1,0 +1,261 @@
+//! Transformation processes: one `/bin/sh -c CMD` per retrieved message.
+//!
+//! A session in FILTER calls [`spawn`], registers the child's stdin and stdout pipes (both
+//! non-blocking) and its pidfd with the selector, and moves the message through them. The
+//! pidfd becomes readable when the process exits; [`Process::reap`] then collects the status
+//! without blocking. A process whose session ends early is killed and handed to the loop's
+//! [`Orphans`], which reap it on the next tick: no zombie stays behind.
+
+use mio::unix::pipe::{Receiver, Sender};
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// What the operator configured for transformations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterConfig {
+    /// The shell command (`-t`); `None` means plain relay.
+    pub command: Option<String>,
+    /// Where the filter's stderr is appended (`-e`); `None` means /dev/null.
+    pub stderr: Option<String>,
+    /// Exported as FILTER_MSG (`-m`).
+    pub message: String,
+    /// Exported as FILTER_MEDIAS (`-M`).
+    pub medias: String,
+}
+
+/// Per-message facts exported to the filter.
+pub struct FilterEnv<'a> {
+    /// The session's user, when known.
+    pub user: Option<&'a str>,
+    /// The origin exactly as given on the command line.
+    pub server: &'a str,
+}
+
+/// A running (or finished, not yet reaped) filter.
+pub struct Process {
+    child: Child,
+    /// Its standard input, until the proxy closes it.
+    pub stdin: Option<Sender>,
+    /// Its standard output, until it ends.
+    pub stdout: Option<Receiver>,
+    /// Readable once the process has exited.
+    pub pidfd: OwnedFd,
+    status: Option<ExitStatus>,
+}
+
+/// Starts `command` with the filter environment. Fails only when the process cannot be
+/// created at all (fork, exec of the shell, pipes, pidfd).
+pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Result<Process> {
+    let stderr = match &config.stderr {
+        None => Stdio::null(),
+        Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => Stdio::from(file),
+            Err(e) => {
+                log::warn!("cannot open filter error file {path}: {e}; using /dev/null");
+                Stdio::null()
+            }
+        },
+    };
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .env("POP3FILTER_VERSION", crate::args::VERSION)
+        .env("POP3_SERVER", env.server)
+        .env("FILTER_MEDIAS", &config.medias)
+        .env("FILTER_MSG", &config.message);
+    match env.user {
+        Some(user) => cmd.env("POP3_USERNAME", user),
+        None => cmd.env_remove("POP3_USERNAME"),
+    };
+    let mut child = cmd.spawn()?;
+    let setup = (|| {
+        let stdin = Sender::from(child.stdin.take().ok_or_else(missing)?);
+        stdin.set_nonblocking(true)?;
+        let stdout = Receiver::from(child.stdout.take().ok_or_else(missing)?);
+        stdout.set_nonblocking(true)?;
+        let pidfd = pidfd_open(child.id())?;
+        Ok((stdin, stdout, pidfd))
+    })();
+    match setup {
+        Ok((stdin, stdout, pidfd)) => Ok(Process {
+            child,
+            stdin: Some(stdin),
+            stdout: Some(stdout),
+            pidfd,
+            status: None,
+        }),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait(); // just killed: returns at once
+            Err(e)
+        }
+    }
+}
+
+fn missing() -> io::Error {
+    io::Error::other("child pipe missing")
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+impl Process {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Collects the exit status if the process has ended; never blocks.
+    pub fn reap(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            match self.child.try_wait() {
+                Ok(status) => self.status = status,
+                Err(e) => log::warn!("waitpid {}: {e}", self.child.id()),
+            }
+        }
+        self.status
+    }
+
+    /// Kills the process (it may already be gone).
+    pub fn kill(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+/// Filters whose sessions ended before they did: killed, waiting to be reaped.
+#[derive(Default)]
+pub struct Orphans {
+    list: Vec<Process>,
+}
+
+impl Orphans {
+    /// Takes a process whose pipes are already closed and out of the selector.
+    pub fn adopt(&mut self, mut process: Process) {
+        process.kill();
+        process.stdin = None;
+        process.stdout = None;
+        if process.reap().is_none() {
+            self.list.push(process);
+        }
+    }
+
+    /// Reaps those that have ended.
+    pub fn reap(&mut self) {
+        self.list.retain_mut(|p| p.reap().is_none());
+    }
+
+    /// How many are still waiting.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+/// A short description of how a filter ended, for logs.
+pub fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    fn config() -> FilterConfig {
+        FilterConfig {
+            message: "hello".into(),
+            medias: "text/plain".into(),
+            ..Default::default()
+        }
+    }
+
+    fn wait(p: &mut Process) -> ExitStatus {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(s) = p.reap() {
+                return s;
+            }
+            assert!(Instant::now() < until, "filter did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn read_all(p: &mut Process) -> Vec<u8> {
+        let mut out = Vec::new();
+        let stdout = p.stdout.as_mut().unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 256];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < until);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn environment_and_pipes() {
+        let env = FilterEnv {
+            user: Some("alice"),
+            server: "pop.example.org",
+        };
+        let script = "cat; printf '|%s|%s|%s|%s|' \"$POP3_USERNAME\" \"$POP3_SERVER\" \"$FILTER_MSG\" \"$FILTER_MEDIAS\"";
+        let mut p = spawn(script, &config(), &env).unwrap();
+        p.stdin.as_mut().unwrap().write_all(b"body\n").unwrap();
+        p.stdin = None;
+        let out = read_all(&mut p);
+        assert_eq!(out, b"body\n|alice|pop.example.org|hello|text/plain|");
+        assert!(wait(&mut p).success());
+    }
+
+    #[test]
+    fn failures_and_kills_are_reaped() {
+        let env = FilterEnv {
+            user: None,
+            server: "x",
+        };
+        let mut p = spawn("exit 3", &config(), &env).unwrap();
+        assert_eq!(describe(wait(&mut p)), "exit status 3");
+        let mut orphans = Orphans::default();
+        let p = spawn("sleep 30", &config(), &env).unwrap();
+        let pid = p.pid();
+        orphans.adopt(p);
+        let until = Instant::now() + Duration::from_secs(5);
+        while orphans.len() > 0 {
+            assert!(Instant::now() < until, "orphan not reaped");
+            std::thread::sleep(Duration::from_millis(5));
+            orphans.reap();
+        }
+        // Reaped: the pid no longer names a zombie of ours.
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+                || !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap()
+                    .contains(") Z ")
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! The FILTER state: a RETR body through the operator's transformation, streaming.
+//!
+//! ```text
+//!  origin -> down --un-stuff--> to_filter --> filter stdin
+//!  filter stdout --> (read) --stuff, LF->CRLF--> to_client --> client
+//! ```
+//!
+//! Entered when a RETR is answered `+OK` while a transformation is set (the relay holds the
+//! status line back and diverts the body). Every endpoint is non-blocking and in the
+//! selector: the filter's stdin and stdout pipes and its pidfd (readable when it exits).
+//! Backpressure runs through every buffer: a slow client leaves `to_client` full, so the
+//! filter's stdout is not read, so the filter stops reading, so `to_filter` fills, so the
+//! body stays in `down`, so the origin is not read.
+//!
+//! Never lose mail: the terminator goes out only after the filter exited 0 with its whole
+//! input consumed. A failure before any output turns the reply into `-ERR`; after output began
+//! the client is closed without the terminator and the origin without QUIT.
+
+use super::{Readiness, Session};
+use crate::filter::{self, FilterEnv, Process};
+use crate::pop3::dotstuff::{Stuffer, Unstuffer};
+use crate::pop3::relay::{Fault, Side};
+use crate::pop3::State;
+use crate::server::{Ctx, Endpoint, Owner};
+use buffer::RingBuffer;
+use mio::Token;
+use selector::Interest;
+use std::io::{self, Read, Write};
+use std::process::ExitStatus;
+
+/// Reply to a RETR whose transformation failed before writing anything.
+const FILTER_FAILED: &[u8] = b"-ERR The message could not be transformed\r\n";
+
+/// One message on its way through a filter.
+pub struct FilterRun {
+    process: Process,
+    stdin: Option<Token>,
+    stdout: Option<Token>,
+    pidfd: Option<Token>,
+    stdin_writable: bool,
+    stdout_readable: bool,
+    exited: bool,
+    to_filter: RingBuffer,
+    to_client: RingBuffer,
+    unstuffer: Unstuffer,
+    stuffer: Stuffer,
+    /// The status line and output have started going to the client.
+    released: bool,
+    stdout_eof: bool,
+    status: Option<ExitStatus>,
+    /// The terminator is in `to_client`.
+    terminated: bool,
+}
+
+impl Session {
+    /// Starts the filter for the diverted RETR; without one, the body is relayed unchanged.
+    pub(super) fn start_filter(&mut self, ctx: &mut Ctx) -> State {
+        let Some(command) = ctx.config.filter.command.clone() else {
+            self.relay.undivert();
+            return State::Copy;
+        };
+        let env = FilterEnv {
+            user: self.relay.stats.user.as_deref(),
+            server: &ctx.config.origin.host,
+        };
+        let process = match filter::spawn(&command, &ctx.config.filter, &env) {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!(
+                    "session {}: cannot start filter '{command}': {e}; message relayed unchanged",
+                    self.serial
+                );
+                ctx.metrics.filter_failures += 1;
+                self.relay.undivert();
+                return State::Copy;
+            }
+        };
+        log::debug!(
+            "session {}: filter pid {} started: {command}",
+            self.serial,
+            process.pid()
+        );
+        let owner = Owner::Session(self.slot);
+        let sel = &mut ctx.selector;
+        let stdin = process.stdin.as_ref().and_then(|p| {
+            sel.register(p, owner, Endpoint::FilterIn, Interest::NONE)
+                .ok()
+        });
+        let stdout = process.stdout.as_ref().and_then(|p| {
+            sel.register(p, owner, Endpoint::FilterOut, Interest::READ)
+                .ok()
+        });
+        let pidfd = sel
+            .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
+            .ok();
+        let size = ctx.config.buffer_size;
+        self.filter = Some(Box::new(FilterRun {
+            process,
+            stdin,
+            stdout,
+            pidfd,
+            stdin_writable: true,
+            stdout_readable: false,
+            exited: false,
+            to_filter: RingBuffer::new(size),
+            to_client: RingBuffer::new(size),
+            unstuffer: Unstuffer::default(),
+            stuffer: Stuffer::default(),
+            released: false,
+            stdout_eof: false,
+            status: None,
+            terminated: false,
+        }));
+        self.pump_filter(ctx)
+    }
+
+    /// Notes readiness of one of the filter's descriptors.
+    pub(super) fn note_filter(&mut self, ev: &Readiness) {
+        if let Some(run) = &mut self.filter {
+            match ev.endpoint {
+                Endpoint::FilterIn => run.stdin_writable |= ev.writable,
+                Endpoint::FilterOut => run.stdout_readable |= ev.readable,
+                Endpoint::FilterExit => run.exited |= ev.readable,
+                _ => {}
+            }
+        }
+    }
+
+    /// Selector interest of the filter's descriptors.
+    pub(super) fn sync_filter(&self, ctx: &mut Ctx) {
+        let Some(run) = &self.filter else { return };
+        if let Some(t) = run.stdin {
+            let write = !run.stdin_writable && !run.to_filter.is_empty();
+            super::set(ctx, t, Interest::new(false, write));
+        }
+        if let Some(t) = run.stdout {
+            let read = !run.stdout_readable && run.to_client.free() >= 2;
+            super::set(ctx, t, Interest::new(read, false));
+        }
+        if let Some(t) = run.pidfd {
+            super::set(
+                ctx,
+                t,
+                Interest::new(!run.exited && run.status.is_none(), false),
+            );
+        }
+    }
+
+    /// True when there are filtered bytes for the client.
+    pub(super) fn filter_output_waiting(&self) -> bool {
+        self.filter
+            .as_ref()
+            .is_some_and(|r| r.released && !r.to_client.is_empty())
+    }
+
+    /// Moves the message along every step, then decides what comes next.
+    pub(super) fn pump_filter(&mut self, ctx: &mut Ctx) -> State {
+        let Some(mut run) = self.filter.take() else {
+            return State::Copy;
+        };
+        let Some((origin, _)) = &mut self.origin else {
+            self.filter = Some(run);
+            return self.end("no origin");
+        };
+        let client = &mut self.client;
+        let relay = &mut self.relay;
+        let mut rounds = 0;
+        let outcome = loop {
+            let step = (|| -> Result<bool, Fault> {
+                let mut progress = relay.read_client(client)?;
+                progress |= relay.take_commands();
+                progress |= relay.write_origin(origin)?;
+                progress |= relay.read_origin(origin)?;
+                progress |= run.decode(relay.body());
+                progress |= run.feed(ctx);
+                progress |= run.drain(ctx);
+                if run.output_began() && !run.released {
+                    run.released = true;
+                    relay.release_status();
+                }
+                progress |= relay.write_client(client)?;
+                if relay.drained() {
+                    progress |= run
+                        .write_client(client, &mut relay.stats.to_client)
+                        .map_err(Fault::Client)?;
+                }
+                Ok(progress)
+            })();
+            match step {
+                Ok(true) if rounds < super::ROUNDS_PER_EVENT => rounds += 1,
+                Ok(true) => {
+                    self.more = true;
+                    break Ok(());
+                }
+                Ok(false) => break Ok(()),
+                Err(f) => break Err(f),
+            }
+        };
+        let origin_eof = origin.eof;
+        if rounds > 0 {
+            self.touch();
+        }
+        if run.exited && run.status.is_none() {
+            run.status = run.process.reap();
+        }
+        let origin_gone = origin_eof && !run.unstuffer.is_done() && self.relay.body().is_empty();
+        self.filter = Some(run);
+        match outcome {
+            Err(Fault::Client(e)) => return self.end(&format!("client error: {e}")),
+            Err(Fault::Origin(e)) => {
+                return self.filter_lost_origin(ctx, &format!("origin error: {e}"))
+            }
+            Ok(()) => {}
+        }
+        if origin_gone {
+            return self.filter_lost_origin(ctx, "origin closed the connection");
+        }
+        self.filter_verdict(ctx)
+    }
+
+    /// Success, failure, or not yet.
+    fn filter_verdict(&mut self, ctx: &mut Ctx) -> State {
+        let Some(run) = &mut self.filter else {
+            return State::Copy;
+        };
+        let body_done = run.unstuffer.is_done();
+        match run.status {
+            Some(status) if status.success() => {
+                if !(body_done && run.stdout_eof) {
+                    return State::Filter;
+                }
+                if !run.terminated {
+                    if !run.released {
+                        run.released = true;
+                        self.relay.release_status();
+                    }
+                    let end = run.stuffer.finish();
+                    if run.to_client.free() < end.len() {
+                        return State::Filter;
+                    }
+                    run.to_client.push(end);
+                    run.terminated = true;
+                    // Written on the next pump; come back at once.
+                    self.more = true;
+                    return State::Filter;
+                }
+                if !run.to_client.is_empty() || !self.relay.drained() {
+                    return State::Filter;
+                }
+                ctx.metrics.transformed += 1;
+                self.close_filter(ctx);
+                self.relay.end_diverted();
+                State::Copy
+            }
+            Some(status) => {
+                let why = filter::describe(status);
+                if run.released {
+                    log::warn!(
+                        "session {}: filter failed after output began ({why})",
+                        self.serial
+                    );
+                    ctx.metrics.filter_failures += 1;
+                    return self.end(&format!(
+                        "filter failed mid-message ({why}); client closed without the terminator"
+                    ));
+                }
+                if !body_done {
+                    return State::Filter; // consume the rest of the body first
+                }
+                log::warn!(
+                    "session {}: filter failed before any output ({why}); RETR answered -ERR",
+                    self.serial
+                );
+                ctx.metrics.filter_failures += 1;
+                self.close_filter(ctx);
+                self.relay.end_diverted();
+                self.relay.say(FILTER_FAILED);
+                State::Copy
+            }
+            None => State::Filter,
+        }
+    }
+
+    /// The origin went away in the middle of a diverted body.
+    fn filter_lost_origin(&mut self, ctx: &mut Ctx, why: &str) -> State {
+        let released = self.filter.as_ref().is_some_and(|r| r.released);
+        self.close_filter(ctx);
+        if released {
+            return self.end(&format!("{why} in the middle of a reply"));
+        }
+        self.relay.end_diverted();
+        self.relay
+            .say(b"-ERR Connection to the origin server lost\r\n");
+        self.origin_gone(why)
+    }
+
+    /// No progress for the whole inactivity timeout: the filter is killed.
+    pub(super) fn filter_timed_out(&mut self, ctx: &mut Ctx) -> State {
+        if let Some(run) = &mut self.filter {
+            log::warn!(
+                "session {}: filter pid {} made no progress; killed",
+                self.serial,
+                run.process.pid()
+            );
+            run.process.kill();
+        }
+        self.pump_filter(ctx)
+    }
+
+    /// Takes the filter's descriptors out of the selector; an unfinished process is killed and
+    /// left to the loop to reap.
+    pub(super) fn close_filter(&mut self, ctx: &mut Ctx) {
+        let Some(mut run) = self.filter.take() else {
+            return;
+        };
+        for token in [run.stdin, run.stdout, run.pidfd].into_iter().flatten() {
+            ctx.selector.remove(token);
+        }
+        run.process.stdin = None;
+        run.process.stdout = None;
+        if run.status.is_none() && run.process.reap().is_none() {
+            ctx.orphans.adopt(run.process);
+        }
+    }
+}
+
+impl FilterRun {
+    /// Un-stuffs the diverted body from `down` into `to_filter` (or drops it once the filter's
+    /// stdin is closed), up to the terminator.
+    fn decode(&mut self, down: &mut RingBuffer) -> bool {
+        let mut progress = false;
+        while !self.unstuffer.is_done() && !down.is_empty() {
+            let discard = self.process.stdin.is_none();
+            if !discard && self.to_filter.free() < 2 {
+                break;
+            }
+            let (taken, written) = {
+                let (data, _) = down.data();
+                if discard {
+                    let mut sink = [0u8; 4096];
+                    self.unstuffer.decode(data, &mut sink)
+                } else {
+                    let (space, _) = self.to_filter.space();
+                    self.unstuffer.decode(data, space)
+                }
+            };
+            down.consume(taken);
+            if !discard {
+                self.to_filter.commit(written);
+            }
+            if taken == 0 && written == 0 {
+                break;
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// Writes `to_filter` into the filter's stdin; closes stdin after the whole body.
+    fn feed(&mut self, ctx: &mut Ctx) -> bool {
+        let mut progress = false;
+        while let Some(stdin) = &mut self.process.stdin {
+            if self.to_filter.is_empty() {
+                if self.unstuffer.is_done() {
+                    self.close_stdin(ctx); // end of message: the filter sees EOF
+                    progress = true;
+                }
+                break;
+            }
+            if !self.stdin_writable {
+                break;
+            }
+            match self.to_filter.write_to(stdin, usize::MAX) {
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdin_writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // The filter closed its stdin early (EPIPE): not an error by itself; the
+                    // rest of the body is dropped.
+                    self.close_stdin(ctx);
+                    let n = self.to_filter.len();
+                    self.to_filter.consume(n);
+                    progress = true;
+                }
+            }
+        }
+        progress
+    }
+
+    fn close_stdin(&mut self, ctx: &mut Ctx) {
+        if let Some(t) = self.stdin.take() {
+            ctx.selector.remove(t);
+        }
+        self.process.stdin = None;
+    }
+
+    /// Reads the filter's output, stuffing it into `to_client`.
+    fn drain(&mut self, ctx: &mut Ctx) -> bool {
+        let mut progress = false;
+        let mut chunk = [0u8; 8192];
+        while self.stdout_readable && !self.stdout_eof && self.to_client.free() >= 2 {
+            let Some(stdout) = &mut self.process.stdout else {
+                break;
+            };
+            let want = (self.to_client.free() / 2).min(chunk.len());
+            match stdout.read(&mut chunk[..want]) {
+                Ok(0) => {
+                    self.stdout_eof = true;
+                    if let Some(t) = self.stdout.take() {
+                        ctx.selector.remove(t);
+                    }
+                    self.process.stdout = None;
+                    progress = true;
+                }
+                Ok(n) => {
+                    // At most two bytes out per byte in, and `want` left room for that.
+                    let mut out = [0u8; 2 * 8192];
+                    let (_, written) = self.stuffer.encode(&chunk[..n], &mut out);
+                    self.to_client.push(&out[..written]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdout_readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("filter pid {} stdout: {e}", self.process.pid());
+                    self.stdout_eof = true;
+                }
+            }
+        }
+        progress
+    }
+
+    fn output_began(&self) -> bool {
+        !self.to_client.is_empty() || self.terminated
+    }
+
+    /// Writes filtered bytes to the client (after the status line, which goes first).
+    fn write_client<W: Write>(&mut self, client: &mut Side<W>, sent: &mut u64) -> io::Result<bool> {
+        let mut progress = false;
+        while self.released && client.writable && !self.to_client.is_empty() {
+            match self.to_client.write_to(&mut client.io, usize::MAX) {
+                Ok(n) => {
+                    *sent += n as u64;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(progress)
+    }
+}
