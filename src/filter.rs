@@ -10,6 +10,7 @@ use mio::unix::pipe::{Receiver, Sender};
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// What the operator configured for transformations.
@@ -59,6 +60,8 @@ pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Resul
         },
     };
     let mut cmd = Command::new("/bin/sh");
+    // Its own process group, so that killing it takes whatever it started along.
+    cmd.process_group(0);
     cmd.arg("-c")
         .arg(command)
         .stdin(Stdio::piped())
@@ -128,9 +131,11 @@ impl Process {
         self.status
     }
 
-    /// Kills the process (it may already be gone).
+    /// Kills the process and its process group (it may already be gone).
     pub fn kill(&mut self) {
         if self.status.is_none() {
+            // SAFETY: kill(2) with a negative pid signals the group the filter leads.
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = self.child.kill();
         }
     }
