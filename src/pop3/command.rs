@@ -68,7 +68,10 @@ impl<'a> Command<'a> {
     /// Parses one complete line (its terminator included or not).
     pub fn parse(line: &'a [u8]) -> Command<'a> {
         let line = trim_eol(line);
-        let split = line.iter().position(|&c| c == b' ').unwrap_or(line.len());
+        let split = line
+            .iter()
+            .position(|&c| c == b' ' || c == b'\t')
+            .unwrap_or(line.len());
         let (word, rest) = line.split_at(split);
         let keyword = match word.to_ascii_uppercase().as_slice() {
             b"USER" => Keyword::User,
@@ -84,7 +87,10 @@ impl<'a> Command<'a> {
             b"UIDL" => Keyword::Uidl,
             _ => Keyword::Other,
         };
-        let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+        let rest = rest
+            .strip_prefix(b" ")
+            .or_else(|| rest.strip_prefix(b"\t"))
+            .unwrap_or(rest);
         let args = if keyword == Keyword::Pass {
             rest
         } else {
@@ -174,6 +180,8 @@ mod tests {
     fn forwarded_form() {
         assert_eq!(forwarded(b"stat  \t \n"), b"stat\r\n");
         assert_eq!(forwarded(b"LIST 1   \r\n"), b"LIST 1\r\n");
+        assert_eq!(forwarded(b"STAT\t\r\n"), b"STAT\r\n");
+        assert_eq!(Command::parse(b"LIST\t\r\n").expect(), Expect::Multi);
         assert_eq!(forwarded(b"TOP 1 0\r\n"), b"TOP 1 0\r\n");
         // A password keeps its spaces, inside and at the end.
         assert_eq!(forwarded(b"PASS a b  \r\n"), b"PASS a b  \r\n");
