@@ -5,6 +5,7 @@
 //! [`Config`].
 
 use crate::filter::FilterConfig;
+use crate::spcp::auth::Credentials;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub const DEFAULT_ORIGIN_PORT: u16 = 110;
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// Smallest and largest buffer size accepted (the same range SPCP enforces).
 pub const BUFFER_RANGE: (usize, usize) = (512, 65535);
+/// Default address and port of the management (SPCP) listener.
+pub const DEFAULT_MGMT: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 9090);
 /// Default inactivity timeout of a session (and of its filter), in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 600;
 
@@ -49,6 +52,19 @@ pub struct Config {
     pub filter: FilterConfig,
     /// A session (or its filter) that makes no progress for this long is ended.
     pub timeout: Duration,
+    /// The management listener and who may use it.
+    pub management: Management,
+}
+
+/// The management (SPCP) listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Management {
+    /// Address to listen on.
+    pub listen: IpAddr,
+    /// Port to listen on.
+    pub port: u16,
+    /// Users allowed to log in.
+    pub credentials: Credentials,
 }
 
 /// What the command line asks for.
@@ -114,6 +130,30 @@ fn options() -> getopts::Options {
         "inactivity timeout of a session and of its transformation, in seconds (default: 600)",
         "SECONDS",
     );
+    o.optopt(
+        "L",
+        "",
+        "address of the management (SPCP) listener (default: 127.0.0.1)",
+        "ADDR",
+    );
+    o.optopt(
+        "o",
+        "",
+        "port of the management (SPCP) listener (default: 9090)",
+        "PORT",
+    );
+    o.optmulti(
+        "u",
+        "",
+        "management user and password (repeatable)",
+        "USER:PASS",
+    );
+    o.optopt(
+        "U",
+        "",
+        "file of management users, one USER:PASS per line, # comments",
+        "FILE",
+    );
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -122,7 +162,8 @@ fn options() -> getopts::Options {
 /// The usage text, listing every option.
 pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
-                  [-m MSG] [-M TYPES] [-T SECONDS] [-v] [-h] <origin-server>\n\n\
+                  [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
+                  [-u USER:PASS]... [-U FILE] [-v] [-h] <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
     options().usage(brief)
@@ -188,6 +229,28 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         message: m.opt_str("m").unwrap_or_default(),
         medias: m.opt_str("M").unwrap_or_default(),
     };
+    let management = Management {
+        listen: match m.opt_str("L") {
+            None => IpAddr::V4(DEFAULT_MGMT.0),
+            Some(a) => ip_literal(&a).ok_or_else(|| {
+                format!("invalid management address '{a}': expected an IP address")
+            })?,
+        },
+        port: m
+            .opt_str("o")
+            .map_or(Ok(DEFAULT_MGMT.1), |p| port(&p, "management port"))?,
+        credentials: {
+            let mut c = Credentials::default();
+            for pair in m.opt_strs("u") {
+                c.add(&pair)
+                    .map_err(|e| format!("invalid -u '{pair}': {e}"))?;
+            }
+            if let Some(file) = m.opt_str("U") {
+                c.load(&file)?;
+            }
+            c
+        },
+    };
     let host = match m.free.as_slice() {
         [] => return Err("missing origin server".into()),
         [h] if !h.is_empty() => h.clone(),
@@ -213,6 +276,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         buffer_size,
         filter,
         timeout,
+        management,
     }))
 }
 
@@ -250,6 +314,23 @@ mod tests {
         assert_eq!(c.buffer_size, DEFAULT_BUFFER);
         assert_eq!(c.filter, FilterConfig::default());
         assert_eq!(c.timeout, Duration::from_secs(600));
+        assert_eq!(c.management.listen, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(c.management.port, 9090);
+        assert!(c.management.credentials.is_empty());
+    }
+
+    #[test]
+    fn management_options() {
+        let c = config(&["-L", "::1", "-o", "9191", "-u", "a:b", "-u", "c:d:e", "h"]);
+        assert_eq!(c.management.listen, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(c.management.port, 9191);
+        assert!(c.management.credentials.check(b"a", b"b"));
+        assert!(c.management.credentials.check(b"c", b"d:e"));
+        assert!(run(&["-u", "nopass", "h"]).is_err());
+        assert!(run(&["-U", "/nonexistent", "h"])
+            .unwrap_err()
+            .contains("/nonexistent"));
+        assert!(run(&["-o", "0", "h"]).is_err());
     }
 
     #[test]

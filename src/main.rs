@@ -10,6 +10,8 @@ mod metrics;
 mod pop3;
 mod resolve;
 mod server;
+mod slab;
+mod spcp;
 
 use std::io::Write;
 use std::process::ExitCode;

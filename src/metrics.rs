@@ -9,7 +9,7 @@ pub struct Metrics {
     pub sessions_open: u64,
     /// POP3 client connections accepted since start.
     pub sessions_accepted: u64,
-    /// Bytes written to clients and to origins by sessions that have ended.
+    /// Bytes written to clients and to origins since start.
     pub bytes_relayed: u64,
     /// Messages that went through the transformation and reached the client whole.
     pub transformed: u64,
@@ -24,9 +24,8 @@ impl Metrics {
         self.sessions_accepted += 1;
     }
 
-    /// A session ended after relaying `bytes`.
-    pub fn session_closed(&mut self, bytes: u64) {
+    /// A session ended.
+    pub fn session_closed(&mut self) {
         self.sessions_open = self.sessions_open.saturating_sub(1);
-        self.bytes_relayed += bytes;
     }
 }

@@ -1,12 +1,13 @@
-//! The event loop: listeners, sessions, and the dispatch of readiness between them.
+//! The event loop: listeners, POP3 sessions, management connections, and the dispatch of
+//! readiness between them.
 //!
 //! One thread. Each turn polls the selector, dispatches every item of the batch to the
-//! session that owns the source (through the `stm` driver), lets sessions that yielded run
-//! again, ends the batch, and only then accepts new clients — so no token is reused inside a
-//! batch. After every dispatch the session sets its own interest ([`Session::sync`]); a
-//! session that reached DONE is dropped at once (its sockets left the selector first).
+//! connection that owns the source (through the `stm` driver), lets connections that yielded
+//! run again, ends sessions idle past the timeout, ends the batch, and only then accepts new
+//! clients — so no token is reused inside a batch. After every dispatch the connection sets its
+//! own interest; one that reached DONE is dropped at once (its sockets left the selector first).
 //!
-//! When `accept` fails for lack of descriptors the existing sessions keep being served and
+//! When `accept` fails for lack of descriptors the existing connections keep being served and
 //! accepting is retried a little later.
 
 use crate::args::Config;
@@ -15,7 +16,9 @@ use crate::listen;
 use crate::metrics::Metrics;
 use crate::pop3::{Readiness, Session, State};
 use crate::resolve::Resolver;
-use mio::net::TcpListener;
+use crate::slab::Slab;
+use crate::spcp::{Manager, MgmtState};
+use mio::net::{TcpListener, TcpStream};
 use selector::{Interest, Ready, Selector};
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +31,8 @@ pub enum Owner {
     Listener(usize),
     /// A POP3 session, by slot.
     Session(usize),
+    /// A management connection, by slot.
+    Manager(usize),
 }
 
 /// What a source is to its owner.
@@ -45,15 +50,17 @@ pub enum Endpoint {
     FilterOut,
     /// The transformation's pidfd (readable when it exits).
     FilterExit,
+    /// A management connection's socket.
+    Manager,
 }
 
-/// What the loop lends to every session hook.
+/// What the loop lends to every hook.
 pub struct Ctx {
     /// The registry.
     pub selector: Selector<Owner, Endpoint>,
     /// Name lookups off the loop.
     pub resolver: Resolver,
-    /// The configuration in force.
+    /// The configuration in force (management commands change it).
     pub config: Config,
     /// Counters.
     pub metrics: Metrics,
@@ -62,38 +69,71 @@ pub struct Ctx {
 }
 
 /// Most connections accepted from one listener per turn, so that a flood of new clients
-/// cannot starve the sessions already open.
+/// cannot starve the connections already open.
 const ACCEPT_BURST: usize = 64;
 /// How long to wait before accepting again after running out of descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pop3,
+    Management,
+}
+
+struct Listener {
+    socket: TcpListener,
+    kind: Kind,
+    ready: bool,
+}
+
 /// The daemon.
 pub struct Server {
     ctx: Ctx,
-    listeners: Vec<(TcpListener, bool)>,
-    sessions: Vec<Option<Session>>,
-    free: Vec<usize>,
+    listeners: Vec<Listener>,
+    sessions: Slab<Session>,
+    managers: Slab<Manager>,
     serial: u64,
-    runnable: Vec<usize>,
+    runnable: Vec<Owner>,
     accept_paused_until: Option<Instant>,
     next_tick: Instant,
 }
 
 impl Server {
-    /// Binds the listeners.
+    /// Binds the listeners: POP3 on every configured address (at least one must work), and
+    /// the management listener.
     pub fn new(config: Config) -> io::Result<Server> {
         let mut selector = Selector::new(1024)?;
         let resolver = Resolver::new(selector.waker());
         let mut listeners = Vec::new();
         let mut errors = Vec::new();
-        for ip in &config.listen {
-            let addr = SocketAddr::new(*ip, config.port);
+        let mgmt = SocketAddr::new(config.management.listen, config.management.port);
+        let pop3 = config
+            .listen
+            .iter()
+            .map(|ip| (SocketAddr::new(*ip, config.port), Kind::Pop3));
+        for (addr, kind) in pop3.chain([(mgmt, Kind::Management)]) {
             match listen::listen(addr) {
-                Ok(l) => {
+                Ok(socket) => {
                     let owner = Owner::Listener(listeners.len());
-                    selector.register(&l, owner, Endpoint::Listener, Interest::READ)?;
-                    log::info!("listening on {addr}");
-                    listeners.push((l, true));
+                    selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
+                    log::info!(
+                        "listening on {addr}{}",
+                        if kind == Kind::Management {
+                            " (management)"
+                        } else {
+                            ""
+                        }
+                    );
+                    listeners.push(Listener {
+                        socket,
+                        kind,
+                        ready: true,
+                    });
+                }
+                Err(e) if kind == Kind::Management => {
+                    return Err(io::Error::other(format!(
+                        "cannot listen on {addr} (management): {e}"
+                    )))
                 }
                 Err(e) => {
                     log::warn!("cannot listen on {addr}: {e}");
@@ -101,11 +141,14 @@ impl Server {
                 }
             }
         }
-        if listeners.is_empty() {
+        if !listeners.iter().any(|l| l.kind == Kind::Pop3) {
             return Err(io::Error::other(format!(
                 "cannot listen: {}",
                 errors.join("; ")
             )));
+        }
+        if config.management.credentials.is_empty() {
+            log::warn!("no management credentials (-u or -U): every management login will fail");
         }
         let origin = &config.origin;
         log::info!(
@@ -114,17 +157,18 @@ impl Server {
             origin.host,
             origin.port
         );
+        let ctx = Ctx {
+            selector,
+            resolver,
+            config,
+            metrics: Metrics::default(),
+            orphans: Orphans::default(),
+        };
         Ok(Server {
-            ctx: Ctx {
-                selector,
-                resolver,
-                config,
-                metrics: Metrics::default(),
-                orphans: Orphans::default(),
-            },
+            ctx,
             listeners,
-            sessions: Vec::new(),
-            free: Vec::new(),
+            sessions: Slab::default(),
+            managers: Slab::default(),
             serial: 0,
             runnable: Vec::new(),
             accept_paused_until: None,
@@ -140,34 +184,32 @@ impl Server {
                 match *ready {
                     Ready::Wake => self.collect_answers(),
                     Ready::Io {
-                        owner: Owner::Listener(i),
-                        ..
-                    } => self.listeners[i].1 = true,
-                    Ready::Io {
                         token,
-                        owner: Owner::Session(slot),
+                        owner,
                         endpoint,
                         readable,
                         writable,
                     } => {
                         if self.ctx.selector.is_live(token) {
-                            let ev = Readiness {
-                                endpoint,
-                                readable,
-                                writable,
-                            };
-                            self.dispatch(slot, |s, ctx| stm::read(s, ctx, &ev));
+                            self.dispatch(
+                                owner,
+                                Readiness {
+                                    endpoint,
+                                    readable,
+                                    writable,
+                                },
+                            );
                         }
                     }
                 }
             }
-            for slot in std::mem::take(&mut self.runnable) {
-                let ev = Readiness {
+            for owner in std::mem::take(&mut self.runnable) {
+                let nothing = Readiness {
                     endpoint: Endpoint::Client,
                     readable: false,
                     writable: false,
                 };
-                self.dispatch(slot, |s, ctx| stm::write(s, ctx, &ev));
+                self.dispatch(owner, nothing);
             }
             if Instant::now() >= self.next_tick {
                 self.tick();
@@ -184,14 +226,64 @@ impl Server {
         let now = Instant::now();
         let accept = match self.accept_paused_until {
             Some(until) => Some(until.saturating_duration_since(now)),
-            None if self.listeners.iter().any(|(_, ready)| *ready) => Some(Duration::ZERO),
+            None if self.listeners.iter().any(|l| l.ready) => Some(Duration::ZERO),
             None => None,
         };
-        let busy = self.free.len() < self.sessions.len() || self.ctx.orphans.len() > 0;
+        let busy = self.sessions.len() > 0 || self.ctx.orphans.len() > 0;
         let tick = busy.then(|| self.next_tick.saturating_duration_since(now));
         match (accept, tick) {
             (Some(a), Some(t)) => Some(a.min(t)),
             (a, t) => a.or(t),
+        }
+    }
+
+    fn dispatch(&mut self, owner: Owner, ev: Readiness) {
+        match owner {
+            Owner::Listener(i) => self.listeners[i].ready = true,
+            Owner::Session(slot) => self.run_session(slot, |s, ctx| stm::read(s, ctx, &ev)),
+            Owner::Manager(slot) => {
+                let Some(m) = self.managers.get_mut(slot) else {
+                    return;
+                };
+                m.note(ev.readable, ev.writable);
+                if stm::read(m, &mut self.ctx, &()) == MgmtState::Done {
+                    self.managers.remove(slot);
+                    return;
+                }
+                m.sync(&mut self.ctx);
+                if m.take_more() {
+                    self.runnable.push(owner);
+                }
+            }
+        }
+    }
+
+    /// Runs one hook of a session, then sets its interest or drops it.
+    fn run_session(&mut self, slot: usize, hook: impl FnOnce(&mut Session, &mut Ctx) -> State) {
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        if hook(session, &mut self.ctx) == State::Done {
+            self.sessions.remove(slot);
+            return;
+        }
+        session.sync(&mut self.ctx);
+        if session.take_more() {
+            self.runnable.push(Owner::Session(slot));
+        }
+    }
+
+    fn collect_answers(&mut self) {
+        let answers: Vec<_> = self.ctx.resolver.answers().collect();
+        for answer in answers {
+            let current = self.sessions.get_mut(answer.slot).map(|s| s.serial());
+            if current == Some(answer.serial) {
+                let result = answer.result;
+                self.run_session(answer.slot, move |s, ctx| {
+                    s.resolved(result);
+                    stm::block(s, ctx)
+                });
+            }
         }
     }
 
@@ -205,46 +297,19 @@ impl Server {
         let now = Instant::now();
         self.next_tick = now + self.tick_interval();
         let timeout = self.ctx.config.timeout;
-        for slot in 0..self.sessions.len() {
-            let expired = matches!(&self.sessions[slot], Some(s) if now.duration_since(s.last_active()) >= timeout);
+        for slot in self.sessions.indices() {
+            let expired = self
+                .sessions
+                .get_mut(slot)
+                .is_some_and(|s| now.duration_since(s.last_active()) >= timeout);
             if expired {
-                self.dispatch(slot, |s, ctx| {
+                self.run_session(slot, |s, ctx| {
                     let next = s.expire(ctx);
                     stm::jump(s, ctx, next)
                 });
             }
         }
         self.ctx.orphans.reap();
-    }
-
-    /// Runs one hook of a session, then sets its interest or drops it.
-    fn dispatch(&mut self, slot: usize, hook: impl FnOnce(&mut Session, &mut Ctx) -> State) {
-        let Some(Some(session)) = self.sessions.get_mut(slot) else {
-            return;
-        };
-        if hook(session, &mut self.ctx) == State::Done {
-            self.sessions[slot] = None;
-            self.free.push(slot);
-            return;
-        }
-        session.sync(&mut self.ctx);
-        if session.take_more() {
-            self.runnable.push(slot);
-        }
-    }
-
-    fn collect_answers(&mut self) {
-        let answers: Vec<_> = self.ctx.resolver.answers().collect();
-        for answer in answers {
-            let matches = matches!(self.sessions.get(answer.slot), Some(Some(s)) if s.serial() == answer.serial);
-            if matches {
-                let result = answer.result;
-                self.dispatch(answer.slot, move |s, ctx| {
-                    s.resolved(result);
-                    stm::block(s, ctx)
-                });
-            }
-        }
     }
 
     fn accept(&mut self) {
@@ -256,14 +321,21 @@ impl Server {
         }
         for i in 0..self.listeners.len() {
             for _ in 0..ACCEPT_BURST {
-                if !self.listeners[i].1 {
+                if !self.listeners[i].ready {
                     break;
                 }
-                match self.listeners[i].0.accept() {
-                    Ok((stream, addr)) => self.open(stream, addr),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listeners[i].1 = false,
+                match self.listeners[i].socket.accept() {
+                    Ok((stream, addr)) => match self.listeners[i].kind {
+                        Kind::Pop3 => self.open_session(stream, addr),
+                        Kind::Management => self.open_manager(stream, addr),
+                    },
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.listeners[i].ready = false
+                    }
                     Err(e) if out_of_resources(&e) => {
-                        log::warn!("cannot accept: {e}; serving open sessions, retrying shortly");
+                        log::warn!(
+                            "cannot accept: {e}; serving open connections, retrying shortly"
+                        );
                         self.accept_paused_until = Some(Instant::now() + ACCEPT_RETRY);
                         return;
                     }
@@ -273,27 +345,31 @@ impl Server {
         }
     }
 
-    fn open(&mut self, stream: mio::net::TcpStream, addr: SocketAddr) {
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.sessions.push(None);
-            self.sessions.len() - 1
-        });
+    fn open_session(&mut self, stream: TcpStream, addr: SocketAddr) {
+        let slot = self.sessions.vacant();
         self.serial += 1;
         self.ctx.metrics.session_opened();
         match Session::open(&mut self.ctx, slot, self.serial, stream, addr) {
-            Ok(mut session) => {
-                if session.state() == State::Done {
-                    self.free.push(slot);
-                    return;
-                }
+            Ok(mut session) if session.state() != State::Done => {
                 session.sync(&mut self.ctx);
-                self.sessions[slot] = Some(session);
+                self.sessions.put(session);
             }
+            Ok(_) => {}
             Err(e) => {
                 log::warn!("cannot take client {addr}: {e}");
-                self.ctx.metrics.session_closed(0);
-                self.free.push(slot);
+                self.ctx.metrics.session_closed();
             }
+        }
+    }
+
+    fn open_manager(&mut self, stream: TcpStream, addr: SocketAddr) {
+        let slot = self.managers.vacant();
+        match Manager::open(&mut self.ctx, slot, stream, addr) {
+            Ok(m) => {
+                m.sync(&mut self.ctx);
+                self.managers.put(m);
+            }
+            Err(e) => log::warn!("cannot take management client {addr}: {e}"),
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Session {
     more: bool,
     filter: Option<Box<filter::FilterRun>>,
     last_active: Instant,
+    /// Bytes already added to the daemon's counter.
+    reported: u64,
 }
 
 impl Session {
@@ -93,6 +95,7 @@ impl Session {
             more: false,
             filter: None,
             last_active: Instant::now(),
+            reported: 0,
         };
         log::info!(
             "session {serial}: client {client_addr} connected, origin {}:{}",
@@ -109,7 +112,7 @@ impl Session {
     }
 
     /// The state it is in.
-    pub fn state(&mut self) -> State {
+    pub fn state(&self) -> State {
         self.stm.current()
     }
 
@@ -151,6 +154,15 @@ impl Session {
             set(ctx, *token, interest);
         }
         self.sync_filter(ctx);
+        self.report(ctx);
+    }
+
+    /// Adds the bytes written since the last report to the daemon's counter.
+    fn report(&mut self, ctx: &mut Ctx) {
+        let stats = &self.relay.stats;
+        let total = stats.to_client + stats.to_origin;
+        ctx.metrics.bytes_relayed += total - self.reported;
+        self.reported = total;
     }
 
     /// When the session last moved a byte.
@@ -454,8 +466,8 @@ impl Machine<Ctx> for Session {
                     stats.to_origin,
                     self.ending
                 );
-                ctx.metrics
-                    .session_closed(stats.to_client + stats.to_origin);
+                self.report(ctx);
+                ctx.metrics.session_closed();
                 State::Done
             }
         }

@@ -271,6 +271,8 @@ impl Drop for Dovecot {
 /// A running pop3filter daemon.
 pub struct Proxy {
     pub port: u16,
+    /// The management (SPCP) port.
+    pub mgmt_port: u16,
     child: Child,
     log_path: PathBuf,
 }
@@ -278,7 +280,21 @@ pub struct Proxy {
 impl Proxy {
     /// Runs the daemon with `args`, which must include `"-p", PORT`, and waits
     /// until it is listening on that port.  stdout and stderr go to `log()`.
+    /// Unless `args` has `-o PORT`, the management listener gets a free port
+    /// (the default, 9090, would clash between tests running in parallel).
     pub fn start(args: &[&str]) -> Proxy {
+        let free_mgmt = free_port().to_string();
+        let mut with_mgmt: Vec<&str> = Vec::new();
+        if !args.contains(&"-o") {
+            with_mgmt.extend(["-o", free_mgmt.as_str()]);
+        }
+        with_mgmt.extend_from_slice(args);
+        let args = &with_mgmt[..];
+        let mgmt_port = args
+            .windows(2)
+            .find(|w| w[0] == "-o")
+            .and_then(|w| w[1].parse().ok())
+            .unwrap_or(0);
         let port = args
             .windows(2)
             .find(|w| w[0] == "-p")
@@ -294,6 +310,7 @@ impl Proxy {
         let child = spawn(cmd).expect("run the pop3filter binary");
         let mut proxy = Proxy {
             port,
+            mgmt_port,
             child,
             log_path,
         };
