@@ -41,7 +41,11 @@ cat <<MSG
     curl -u alice:secret pop3://127.0.0.1:$PORT/1         # fetch message 1
     python3 -c 'import poplib; p=poplib.POP3("127.0.0.1",$PORT); p.user("alice"); p.pass_("secret"); print(p.stat()); p.quit()'
 
+  Manage it:
+    target/release/spcpctl -u admin:secret stats
+    target/release/spcpctl -u admin:secret set-transformation "grep -v '^Date:'"
+
   Ctrl-C stops both.
 
 MSG
-"$BIN" -P "$ORIGIN_PORT" 127.0.0.1
+"$BIN" -u admin:secret -P "$ORIGIN_PORT" 127.0.0.1
