@@ -23,6 +23,8 @@ pub const DEFAULT_BUFFER: usize = 16 * 1024;
 pub const BUFFER_RANGE: (usize, usize) = (512, 65535);
 /// Default address and port of the management (SPCP) listener.
 pub const DEFAULT_MGMT: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 9090);
+/// Default grace period for sessions at shutdown, in seconds.
+pub const DEFAULT_GRACE: u64 = 10;
 /// Default inactivity timeout of a session (and of its filter), in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 600;
 
@@ -54,6 +56,8 @@ pub struct Config {
     pub timeout: Duration,
     /// The management listener and who may use it.
     pub management: Management,
+    /// After SIGTERM or SIGINT, how long sessions in progress may go on.
+    pub grace: Duration,
 }
 
 /// The management (SPCP) listener.
@@ -154,6 +158,12 @@ fn options() -> getopts::Options {
         "file of management users, one USER:PASS per line, # comments",
         "FILE",
     );
+    o.optopt(
+        "g",
+        "",
+        "on SIGTERM/SIGINT, seconds sessions in progress may finish (default: 10)",
+        "SECONDS",
+    );
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -163,7 +173,7 @@ fn options() -> getopts::Options {
 pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
-                  [-u USER:PASS]... [-U FILE] [-v] [-h] <origin-server>\n\n\
+                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [-v] [-h] <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
     options().usage(brief)
@@ -229,6 +239,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         message: m.opt_str("m").unwrap_or_default(),
         medias: m.opt_str("M").unwrap_or_default(),
     };
+    let grace = match m.opt_str("g") {
+        None => Duration::from_secs(DEFAULT_GRACE),
+        Some(g) => match g.parse::<f64>() {
+            Ok(secs) if (0.0..=1e6).contains(&secs) => Duration::from_secs_f64(secs),
+            _ => {
+                return Err(format!(
+                    "invalid grace period '{g}': expected seconds, 0 or more"
+                ))
+            }
+        },
+    };
     let management = Management {
         listen: match m.opt_str("L") {
             None => IpAddr::V4(DEFAULT_MGMT.0),
@@ -277,6 +298,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         filter,
         timeout,
         management,
+        grace,
     }))
 }
 
@@ -316,6 +338,12 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(600));
         assert_eq!(c.management.listen, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(c.management.port, 9090);
+        assert_eq!(c.grace, Duration::from_secs(10));
+        assert_eq!(
+            config(&["-g", "0.5", "h"]).grace,
+            Duration::from_millis(500)
+        );
+        assert!(run(&["-g", "-1", "h"]).is_err());
         assert!(c.management.credentials.is_empty());
     }
 
@@ -393,7 +421,8 @@ mod tests {
         assert_eq!(run(&["-h"]), Ok(Command::Help));
         assert_eq!(run(&["-v"]), Ok(Command::Version));
         for opt in [
-            "-l", "-p", "-P", "-b", "-t", "-e", "-m", "-M", "-T", "-v", "-h",
+            "-l", "-p", "-P", "-b", "-t", "-e", "-m", "-M", "-T", "-L", "-o", "-u", "-U", "-g",
+            "-v", "-h",
         ] {
             assert!(usage().contains(opt), "usage lists {opt}");
         }

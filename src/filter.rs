@@ -163,6 +163,14 @@ impl Orphans {
         self.list.retain_mut(|p| p.reap().is_none());
     }
 
+    /// At exit: kills what is left and waits for each (a killed process ends at once).
+    pub fn reap_all(&mut self) {
+        for mut p in self.list.drain(..) {
+            p.kill();
+            let _ = p.child.wait();
+        }
+    }
+
     /// How many are still waiting.
     pub fn len(&self) -> usize {
         self.list.len()

@@ -10,6 +10,7 @@ mod metrics;
 mod pop3;
 mod resolve;
 mod server;
+mod signals;
 mod slab;
 mod spcp;
 

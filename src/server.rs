@@ -16,9 +16,11 @@ use crate::listen;
 use crate::metrics::Metrics;
 use crate::pop3::{Readiness, Session, State};
 use crate::resolve::Resolver;
+use crate::signals::Signals;
 use crate::slab::Slab;
 use crate::spcp::{Manager, MgmtState};
 use mio::net::{TcpListener, TcpStream};
+use mio::Token;
 use selector::{Interest, Ready, Selector};
 use std::io;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub enum Owner {
     Session(usize),
     /// A management connection, by slot.
     Manager(usize),
+    /// The signal pipe.
+    Signals,
 }
 
 /// What a source is to its owner.
@@ -52,6 +56,8 @@ pub enum Endpoint {
     FilterExit,
     /// A management connection's socket.
     Manager,
+    /// The signal pipe's read end.
+    Signal,
 }
 
 /// What the loop lends to every hook.
@@ -82,6 +88,7 @@ enum Kind {
 
 struct Listener {
     socket: TcpListener,
+    token: Token,
     kind: Kind,
     ready: bool,
 }
@@ -96,6 +103,9 @@ pub struct Server {
     runnable: Vec<Owner>,
     accept_paused_until: Option<Instant>,
     next_tick: Instant,
+    signals: Signals,
+    /// Set on SIGTERM/SIGINT: when sessions still open are closed.
+    shutdown: Option<Instant>,
 }
 
 impl Server {
@@ -115,7 +125,8 @@ impl Server {
             match listen::listen(addr) {
                 Ok(socket) => {
                     let owner = Owner::Listener(listeners.len());
-                    selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
+                    let token =
+                        selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
                     log::info!(
                         "listening on {addr}{}",
                         if kind == Kind::Management {
@@ -126,6 +137,7 @@ impl Server {
                     );
                     listeners.push(Listener {
                         socket,
+                        token,
                         kind,
                         ready: true,
                     });
@@ -157,6 +169,8 @@ impl Server {
             origin.host,
             origin.port
         );
+        let signals = Signals::install()?;
+        selector.register(&signals, Owner::Signals, Endpoint::Signal, Interest::READ)?;
         let ctx = Ctx {
             selector,
             resolver,
@@ -173,12 +187,14 @@ impl Server {
             runnable: Vec::new(),
             accept_paused_until: None,
             next_tick: Instant::now(),
+            signals,
+            shutdown: None,
         })
     }
 
-    /// Runs the loop until polling fails.
+    /// Runs the loop until a signal's grace period is over (or polling fails).
     pub fn run(&mut self) -> io::Result<()> {
-        loop {
+        while !self.finished() {
             let batch = self.ctx.selector.poll(self.timeout())?;
             for ready in &batch {
                 match *ready {
@@ -217,6 +233,51 @@ impl Server {
             self.ctx.selector.end_batch(batch);
             self.accept();
         }
+        self.close_all();
+        Ok(())
+    }
+
+    /// True once a shutdown has no session left to wait for, or its grace period is over.
+    fn finished(&self) -> bool {
+        match self.shutdown {
+            Some(deadline) => self.sessions.len() == 0 || Instant::now() >= deadline,
+            None => false,
+        }
+    }
+
+    /// Stops accepting and closes management connections; sessions in progress may finish
+    /// within the grace period. A second signal ends the grace period at once.
+    fn begin_shutdown(&mut self) {
+        if self.shutdown.is_some() {
+            log::info!("second signal: closing every session now");
+            self.shutdown = Some(Instant::now());
+            return;
+        }
+        let grace = self.ctx.config.grace;
+        log::info!(
+            "shutting down: no new connections; {} sessions have {grace:?} to finish",
+            self.sessions.len()
+        );
+        self.shutdown = Some(Instant::now() + grace);
+        for l in self.listeners.drain(..) {
+            self.ctx.selector.remove(l.token);
+        }
+        for slot in self.managers.indices() {
+            if let Some(mut m) = self.managers.remove(slot) {
+                stm::jump(&mut m, &mut self.ctx, MgmtState::Done);
+            }
+        }
+    }
+
+    /// Ends every session left (no QUIT is sent for them: nothing is committed on their
+    /// behalf) and reaps every filter.
+    fn close_all(&mut self) {
+        let left = self.sessions.len();
+        for slot in self.sessions.indices() {
+            self.run_session(slot, |s, ctx| s.abort(ctx));
+        }
+        self.ctx.orphans.reap_all();
+        log::info!("stopped ({left} sessions closed at the end of the grace period)");
     }
 
     fn timeout(&self) -> Option<Duration> {
@@ -224,6 +285,13 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
+        if let Some(deadline) = self.shutdown {
+            return Some(
+                deadline
+                    .saturating_duration_since(now)
+                    .min(self.tick_interval()),
+            );
+        }
         let accept = match self.accept_paused_until {
             Some(until) => Some(until.saturating_duration_since(now)),
             None if self.listeners.iter().any(|l| l.ready) => Some(Duration::ZERO),
@@ -239,7 +307,16 @@ impl Server {
 
     fn dispatch(&mut self, owner: Owner, ev: Readiness) {
         match owner {
-            Owner::Listener(i) => self.listeners[i].ready = true,
+            Owner::Listener(i) => {
+                if let Some(l) = self.listeners.get_mut(i) {
+                    l.ready = true;
+                }
+            }
+            Owner::Signals => {
+                if self.signals.drain() {
+                    self.begin_shutdown();
+                }
+            }
             Owner::Session(slot) => self.run_session(slot, |s, ctx| stm::read(s, ctx, &ev)),
             Owner::Manager(slot) => {
                 let Some(m) = self.managers.get_mut(slot) else {

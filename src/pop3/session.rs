@@ -165,6 +165,13 @@ impl Session {
         self.reported = total;
     }
 
+    /// Ends the session now (shutdown): both sides closed, no QUIT sent for the client, its
+    /// filter killed.
+    pub fn abort(&mut self, ctx: &mut Ctx) -> State {
+        self.ending = "closed at shutdown".to_string();
+        stm::jump(self, ctx, State::Done)
+    }
+
     /// When the session last moved a byte.
     pub fn last_active(&self) -> Instant {
         self.last_active
