@@ -283,6 +283,16 @@ impl Proxy {
     /// Unless `args` has `-o PORT`, the management listener gets a free port
     /// (the default, 9090, would clash between tests running in parallel).
     pub fn start(args: &[&str]) -> Proxy {
+        Proxy::start_with(args, None)
+    }
+
+    /// Like `start`, with the daemon's open-files limit (soft and hard) set to
+    /// `nofile`, so that it runs out of descriptors.
+    pub fn start_limited(nofile: u64, args: &[&str]) -> Proxy {
+        Proxy::start_with(args, Some(nofile))
+    }
+
+    fn start_with(args: &[&str], nofile: Option<u64>) -> Proxy {
         let free_mgmt = free_port().to_string();
         let mut with_mgmt: Vec<&str> = Vec::new();
         if !args.contains(&"-o") {
@@ -303,6 +313,22 @@ impl Proxy {
         let log_path = scratch("proxy").with_extension("log");
         let log = File::create(&log_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pop3filter"));
+        if let Some(n) = nofile {
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

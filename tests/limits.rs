@@ -1,0 +1,89 @@
+//! Running out of descriptors: the daemon keeps serving the sessions it has and accepts the
+//! waiting clients once descriptors are free again (issue 2, "Many clients").
+
+mod common;
+
+use common::{dovecot, free_port, Pop3, Proxy};
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Reads a greeting line, or nothing if none comes within `wait`.
+fn try_greeting(s: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        match s.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            _ => return if line.is_empty() { None } else { Some(line) },
+        }
+    }
+    Some(line)
+}
+
+#[test]
+fn out_of_descriptors_serves_existing_sessions_and_retries() {
+    let port = free_port().to_string();
+    let origin = dovecot().port.to_string();
+    // 40 descriptors: a dozen for the daemon itself, two per session.
+    let proxy = Proxy::start_limited(
+        40,
+        &["-l", "127.0.0.1", "-p", &port, "-P", &origin, "127.0.0.1"],
+    );
+    let mut sessions = Vec::new();
+    for _ in 0..10 {
+        let mut s = Pop3::connect(proxy.port);
+        assert!(s.greeting().starts_with(b"+OK"));
+        s.login("alice", "secret");
+        sessions.push(s);
+    }
+    // More clients than descriptors: some wait in the kernel's queue (or are told -ERR).
+    let mut waiting: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", proxy.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut unanswered = Vec::new();
+    for (i, s) in waiting.iter_mut().enumerate() {
+        if try_greeting(s, Duration::from_millis(10)).is_none() {
+            unanswered.push(i);
+        }
+    }
+    assert!(
+        !unanswered.is_empty(),
+        "the limit was not reached; the test proves nothing"
+    );
+    assert!(
+        proxy.log().contains("Too many open files"),
+        "log: {}",
+        proxy.log()
+    );
+    // The sessions it has are served all along.
+    for s in &mut sessions {
+        s.cmd("STAT");
+        assert_eq!(s.line(), b"+OK 7 104436\r\n");
+    }
+    // Free descriptors: the waiting clients are taken now.
+    for mut s in sessions.drain(..) {
+        s.cmd("QUIT");
+        assert!(s.line().starts_with(b"+OK"));
+    }
+    let started = Instant::now();
+    for &i in &unanswered[..3.min(unanswered.len())] {
+        let greeting = try_greeting(&mut waiting[i], Duration::from_secs(5));
+        assert!(
+            greeting.is_some_and(|g| g.starts_with(b"+OK")),
+            "client {i} still waits"
+        );
+    }
+    drop(waiting);
+    let mut late = Pop3::connect(proxy.port);
+    assert!(
+        late.greeting().starts_with(b"+OK"),
+        "a new client is served again"
+    );
+    late.login("alice", "secret");
+    late.cmd("STAT");
+    assert_eq!(late.line(), b"+OK 7 104436\r\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
