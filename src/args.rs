@@ -75,7 +75,7 @@ pub struct Management {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run the daemon.
-    Run(Config),
+    Run(Box<Config>),
     /// Print the usage and exit 0.
     Help,
     /// Print the version and exit 0.
@@ -286,7 +286,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             .to_string(),
         _ => host,
     };
-    Ok(Command::Run(Config {
+    Ok(Command::Run(Box::new(Config {
         listen,
         port: port_,
         origin: Origin {
@@ -299,7 +299,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         timeout,
         management,
         grace,
-    }))
+    })))
 }
 
 /// An IP address, with or without brackets around an IPv6 one.
@@ -321,7 +321,7 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         match run(args) {
-            Ok(Command::Run(c)) => c,
+            Ok(Command::Run(c)) => *c,
             other => panic!("{args:?}: {other:?}"),
         }
     }

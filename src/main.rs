@@ -13,6 +13,8 @@ mod server;
 mod signals;
 mod slab;
 mod spcp;
+#[cfg(test)]
+mod testutil;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
         })
         .init();
     raise_descriptor_limit();
-    match server::Server::new(config).and_then(|mut s| s.run()) {
+    match server::Server::new(*config).and_then(|mut s| s.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

@@ -5,6 +5,9 @@
 //! short-lived tool, not part of the daemon's event loop. The frame code is the daemon's own
 //! (`src/spcp/wire.rs`), included by path.
 
+#[cfg(test)]
+#[path = "../testutil.rs"]
+mod testutil;
 #[path = "../spcp/wire.rs"]
 mod wire;
 

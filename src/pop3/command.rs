@@ -197,4 +197,18 @@ mod tests {
             b"bob"
         );
     }
+
+    #[test]
+    fn any_line_parses() {
+        let mut rng = crate::testutil::Rng::new(0x5eed_0005);
+        for _ in 0..5000 {
+            let len = rng.below(40);
+            let line = rng.bytes(len, b"RETRlistUSERPASS \t\r\n1");
+            let cmd = Command::parse(&line);
+            let mut out = Vec::new();
+            cmd.write_to(&mut out);
+            assert!(out.ends_with(b"\r\n"));
+            assert!(out.len() <= line.len() + 2);
+        }
+    }
 }

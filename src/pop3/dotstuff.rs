@@ -275,4 +275,85 @@ mod tests {
             assert_eq!(restuffed, norm);
         }
     }
+
+    /// What a client can receive for `msg`: CRLF line ends, the last line ended.
+    fn normal(msg: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, &b) in msg.iter().enumerate() {
+            if b == b'\n' && (i == 0 || msg[i - 1] != b'\r') {
+                out.push(b'\r');
+            }
+            out.push(b);
+        }
+        if !out.is_empty() && !out.ends_with(b"\r\n") {
+            if out.ends_with(b"\r") {
+                out.push(b'\n');
+            } else {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unstuff_of_stuff_is_identity_at_random_splits() {
+        // un-stuff(stuff(x)) == x for any bytes x, up to the line-end normalisation that
+        // stuffing promises (bare LF -> CRLF, last line ended); exactly x when x is normal.
+        let mut rng = crate::testutil::Rng::new(0x5eed_0002);
+        for case in 0..3000 {
+            let len = rng.below(150);
+            let x = rng.bytes(len, b".\r\nab");
+            let mut s = Stuffer::default();
+            let mut wire = Vec::new();
+            for chunk in rng.chunks(&x, 7) {
+                let mut out = vec![0u8; chunk.len() * 2];
+                let (used, n) = s.encode(chunk, &mut out);
+                assert_eq!(used, chunk.len());
+                wire.extend_from_slice(&out[..n]);
+            }
+            wire.extend_from_slice(s.finish());
+            let mut u = Unstuffer::default();
+            let mut back = Vec::new();
+            for chunk in rng.chunks(&wire, 11) {
+                let mut rest = chunk;
+                while !rest.is_empty() && !u.is_done() {
+                    let mut out = [0u8; 5];
+                    let (i, o) = u.decode(rest, &mut out);
+                    back.extend_from_slice(&out[..o]);
+                    rest = &rest[i..];
+                }
+            }
+            assert!(u.is_done(), "case {case}");
+            assert_eq!(back, normal(&x), "case {case}: {x:?}");
+            if normal(&x) == x {
+                assert_eq!(back, x);
+            }
+        }
+    }
+
+    #[test]
+    fn unstuffer_survives_any_bytes() {
+        let mut rng = crate::testutil::Rng::new(0x5eed_0003);
+        for _ in 0..2000 {
+            let len = rng.below(100);
+            let input = rng.bytes(len, b".\r\nz");
+            let mut whole = Unstuffer::default();
+            let mut out = vec![0u8; 256];
+            let (wi, wo) = whole.decode(&input, &mut out);
+            let expected = out[..wo].to_vec();
+            let mut u = Unstuffer::default();
+            let (mut taken, mut got) = (0, Vec::new());
+            for chunk in rng.chunks(&input, 5) {
+                let mut rest = chunk;
+                while !rest.is_empty() && !u.is_done() {
+                    let mut small = [0u8; 3];
+                    let (i, o) = u.decode(rest, &mut small);
+                    got.extend_from_slice(&small[..o]);
+                    taken += i;
+                    rest = &rest[i..];
+                }
+            }
+            assert_eq!((taken, got, u.is_done()), (wi, expected, whole.is_done()));
+        }
+    }
 }

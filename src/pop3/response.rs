@@ -280,4 +280,35 @@ mod tests {
         every_split(Expect::Multi, b"HELLO\r\n", 7, &[Event::Done(Status::Err)]);
         every_split(Expect::Single, b"\r\n", 2, &[Event::Done(Status::Err)]);
     }
+
+    #[test]
+    fn random_input_at_random_splits() {
+        // Whatever the bytes and however they are cut, the parser never panics and finds the
+        // same end and events as when it sees them whole.
+        let mut rng = crate::testutil::Rng::new(0x5eed_0001);
+        for case in 0..2000 {
+            let len = rng.below(120);
+            let input = rng.bytes(len, b"+-OKER .\r\nx");
+            let expect = [Expect::Single, Expect::Multi, Expect::Sasl][case % 3];
+            let whole = run(expect, &input, input.len());
+            let mut p = ResponseParser::new(expect);
+            let (mut taken, mut events) = (0, Vec::new());
+            for chunk in rng.chunks(&input, 9) {
+                let mut rest = chunk;
+                while !rest.is_empty() && !p.is_done() {
+                    let (n, ev) = p.feed(rest);
+                    assert!(n <= rest.len());
+                    if n == 0 && ev == Event::NeedMore {
+                        break;
+                    }
+                    taken += n;
+                    rest = &rest[n..];
+                    if ev != Event::NeedMore {
+                        events.push(ev);
+                    }
+                }
+            }
+            assert_eq!((taken, events), whole, "case {case}: {input:?}");
+        }
+    }
 }

@@ -214,7 +214,7 @@ mod tests {
         Ctx {
             selector,
             resolver,
-            config,
+            config: *config,
             metrics: Metrics::default(),
             orphans: Orphans::default(),
         }

@@ -218,4 +218,28 @@ mod tests {
         assert_eq!((r.status, r.data.len(), n), (0, 255, 257));
         assert_eq!(decode_response(&out[..100]), None);
     }
+
+    #[test]
+    fn random_streams_decode_the_same_at_any_split() {
+        let mut rng = crate::testutil::Rng::new(0x5eed_0004);
+        for case in 0..2000 {
+            let len = rng.below(300);
+            let input = rng.bytes(len, &[0, 1, 2, 3, 0x10, 0x11, 0xff, b'a']);
+            let frames = |chunks: Vec<&[u8]>| {
+                let mut pending = Vec::new();
+                let mut got = Vec::new();
+                for c in chunks {
+                    pending.extend_from_slice(c);
+                    while let Some((r, n)) = decode(&pending) {
+                        assert!(n >= 2 && n <= pending.len());
+                        got.push(r);
+                        pending.drain(..n);
+                    }
+                }
+                (got, pending)
+            };
+            let whole = frames(vec![&input[..]]);
+            assert_eq!(frames(rng.chunks(&input, 13)), whole, "case {case}");
+        }
+    }
 }

@@ -330,3 +330,33 @@ fn backpressure_bounds_what_is_read() {
     r.settle();
     assert!(r.origin.io.input.is_empty());
 }
+
+#[test]
+fn random_traffic_never_panics() {
+    // Random client lines and random origin bytes, delivered in random chunk sizes: the relay
+    // may answer anything, but it never panics and never holds more than its buffers.
+    let mut rng = crate::testutil::Rng::new(0x5eed_0006);
+    for case in 0..300 {
+        let chunk = 1 + rng.below(40);
+        let mut r = Rig::new(chunk, 64 + rng.below(200));
+        r.origin_sends(b"+OK hi\r\n");
+        r.settle();
+        r.origin_sends(if case % 2 == 0 {
+            CAPA_PIPE
+        } else {
+            CAPA_NOPIPE
+        });
+        r.settle();
+        for _ in 0..20 {
+            let n = rng.below(80);
+            let c = rng.bytes(n, b"RETR LIST CAPA AUTH PLAIN STLS QUIT 1\r\n");
+            r.client_sends(&c);
+            let n = rng.below(200);
+            let o = rng.bytes(n, b"+OK -ERR . x\r\n");
+            r.origin_sends(&o);
+            r.settle();
+            r.sent_to_client();
+            r.sent_to_origin();
+        }
+    }
+}
