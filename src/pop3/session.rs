@@ -326,26 +326,15 @@ impl Session {
         };
         let client = &mut self.client;
         let relay = &mut self.relay;
-        let mut rounds = 0;
-        let outcome = loop {
-            let step = (|| -> Result<bool, Fault> {
-                let mut progress = relay.read_client(client)?;
-                progress |= relay.take_commands();
-                progress |= relay.write_origin(origin)?;
-                progress |= relay.read_origin(origin)?;
-                progress |= relay.write_client(client)?;
-                Ok(progress)
-            })();
-            match step {
-                Ok(true) if rounds < ROUNDS_PER_EVENT => rounds += 1,
-                Ok(true) => {
-                    self.more = true;
-                    break Ok(());
-                }
-                Ok(false) => break Ok(()),
-                Err(fault) => break Err(fault),
-            }
-        };
+        let (rounds, more, outcome) = run_rounds(|| {
+            let mut progress = relay.read_client(client)?;
+            progress |= relay.take_commands();
+            progress |= relay.write_origin(origin)?;
+            progress |= relay.read_origin(origin)?;
+            progress |= relay.write_client(client)?;
+            Ok(progress)
+        });
+        self.more |= more;
         let origin_gone = origin.eof;
         if rounds > 0 {
             self.last_active = Instant::now();
@@ -395,6 +384,21 @@ impl Session {
             Ok(_) if self.relay.drained() => self.end("error reported"),
             Ok(_) => State::Error,
             Err(_) => self.end("error reported; client gone"),
+        }
+    }
+}
+
+/// Runs `step` until it moves nothing, fails, or has run [`ROUNDS_PER_EVENT`] times. Returns
+/// how many rounds moved bytes, whether it stopped with work left (the session then yields and
+/// runs again after the others), and how it ended.
+fn run_rounds(mut step: impl FnMut() -> Result<bool, Fault>) -> (usize, bool, Result<(), Fault>) {
+    let mut rounds = 0;
+    loop {
+        match step() {
+            Ok(true) if rounds < ROUNDS_PER_EVENT => rounds += 1,
+            Ok(true) => return (rounds, true, Ok(())),
+            Ok(false) => return (rounds, false, Ok(())),
+            Err(fault) => return (rounds, false, Err(fault)),
         }
     }
 }

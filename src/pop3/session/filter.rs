@@ -164,38 +164,27 @@ impl Session {
         };
         let client = &mut self.client;
         let relay = &mut self.relay;
-        let mut rounds = 0;
-        let outcome = loop {
-            let step = (|| -> Result<bool, Fault> {
-                let mut progress = relay.read_client(client)?;
-                progress |= relay.take_commands();
-                progress |= relay.write_origin(origin)?;
-                progress |= relay.read_origin(origin)?;
-                progress |= run.decode(relay.body());
-                progress |= run.feed(ctx);
-                progress |= run.drain(ctx);
-                if run.output_began() && !run.released {
-                    run.released = true;
-                    relay.release_status();
-                }
-                progress |= relay.write_client(client)?;
-                if relay.drained() {
-                    progress |= run
-                        .write_client(client, &mut relay.stats.to_client)
-                        .map_err(Fault::Client)?;
-                }
-                Ok(progress)
-            })();
-            match step {
-                Ok(true) if rounds < super::ROUNDS_PER_EVENT => rounds += 1,
-                Ok(true) => {
-                    self.more = true;
-                    break Ok(());
-                }
-                Ok(false) => break Ok(()),
-                Err(f) => break Err(f),
+        let (rounds, more, outcome) = super::run_rounds(|| {
+            let mut progress = relay.read_client(client)?;
+            progress |= relay.take_commands();
+            progress |= relay.write_origin(origin)?;
+            progress |= relay.read_origin(origin)?;
+            progress |= run.decode(relay.body());
+            progress |= run.feed(ctx);
+            progress |= run.drain(ctx);
+            if run.output_began() && !run.released {
+                run.released = true;
+                relay.release_status();
             }
-        };
+            progress |= relay.write_client(client)?;
+            if relay.drained() {
+                progress |= run
+                    .write_client(client, &mut relay.stats.to_client)
+                    .map_err(Fault::Client)?;
+            }
+            Ok(progress)
+        });
+        self.more |= more;
         let origin_eof = origin.eof;
         if rounds > 0 {
             self.touch();
