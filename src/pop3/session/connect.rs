@@ -1,0 +1,103 @@
+//! RESOLVING and CONNECTING: from a host name to a connected origin socket.
+//!
+//! Every resolved address is tried in turn until one accepts; a failure at connect() and a
+//! failure reported later by the socket (SO_ERROR when it becomes writable) both move on to the
+//! next address. Meanwhile whatever the client sends is read and kept for COPY.
+
+use super::{Session, State};
+use crate::pop3::relay::{Fault, Side};
+use crate::server::{Ctx, Endpoint, Owner};
+use mio::net::TcpStream;
+use selector::Interest;
+use std::io;
+
+impl Session {
+    pub(super) fn close_origin(&mut self, ctx: &mut Ctx) {
+        if let Some((origin, token)) = self.origin.take() {
+            ctx.selector.remove(token);
+            drop(origin);
+        }
+    }
+
+    /// Starts a connection to the next address; ERROR when none is left.
+    pub(super) fn connect_next(&mut self, ctx: &mut Ctx) -> State {
+        let mut last_error = None;
+        while let Some(&addr) = self.addrs.get(self.next_addr) {
+            self.next_addr += 1;
+            let attempt = TcpStream::connect(addr).and_then(|stream| {
+                let token = ctx.selector.register(
+                    &stream,
+                    Owner::Session(self.slot),
+                    Endpoint::Origin,
+                    Interest::WRITE,
+                )?;
+                Ok((stream, token))
+            });
+            match attempt {
+                Ok((stream, token)) => {
+                    let mut side = Side::new(stream);
+                    side.readable = false;
+                    side.writable = false;
+                    self.origin = Some((side, token));
+                    self.origin_addr = Some(addr);
+                    return State::Connecting;
+                }
+                Err(e) => {
+                    log::debug!("session {}: connect to {addr}: {e}", self.serial);
+                    last_error = Some(e);
+                }
+            }
+        }
+        let origin = &ctx.config.origin;
+        let why = match (&self.failure, last_error) {
+            (Some(earlier), None) => earlier.clone(),
+            (_, Some(e)) => e.to_string(),
+            (None, None) => "no address".to_string(),
+        };
+        self.failure = Some(format!(
+            "cannot connect to {}:{}: {why}",
+            origin.host, origin.port
+        ));
+        State::Error
+    }
+
+    /// The origin socket became writable while connecting: connected, or failed.
+    pub(super) fn check_connected(&mut self, ctx: &mut Ctx) -> State {
+        let Some((origin, _)) = &self.origin else {
+            return self.connect_next(ctx);
+        };
+        let error = match origin.io.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => match origin.io.peer_addr() {
+                Ok(_) => None,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return State::Connecting,
+                Err(e) => Some(e),
+            },
+        };
+        match error {
+            None => State::Hello,
+            Some(e) => {
+                log::debug!(
+                    "session {}: connect to {:?}: {e}",
+                    self.serial,
+                    self.origin_addr
+                );
+                self.failure = Some(e.to_string());
+                self.close_origin(ctx);
+                self.connect_next(ctx)
+            }
+        }
+    }
+
+    /// Reads what the client sends before the origin is there (it is kept, not lost).
+    pub(super) fn hold_client(&mut self) -> State {
+        let state = self.stm.current();
+        match self.relay.read_client(&mut self.client) {
+            Ok(_) if !self.client.eof => state,
+            Ok(_) => self.end("client closed before the origin answered"),
+            Err(Fault::Client(e)) | Err(Fault::Origin(e)) => {
+                self.end(&format!("client error: {e}"))
+            }
+        }
+    }
+}
