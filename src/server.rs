@@ -205,6 +205,7 @@ impl Server {
                         endpoint,
                         readable,
                         writable,
+                        closed,
                     } => {
                         if self.ctx.selector.is_live(token) {
                             self.dispatch(
@@ -213,6 +214,7 @@ impl Server {
                                     endpoint,
                                     readable,
                                     writable,
+                                    closed,
                                 },
                             );
                         }
@@ -224,6 +226,7 @@ impl Server {
                     endpoint: Endpoint::Client,
                     readable: false,
                     writable: false,
+                    closed: false,
                 };
                 self.dispatch(owner, nothing);
             }

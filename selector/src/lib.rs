@@ -89,6 +89,9 @@ pub enum Ready<O, E> {
         readable: bool,
         /// It can be written (or failed).
         writable: bool,
+        /// The peer has finished sending (or the source failed): reading must go on until
+        /// the end of stream is seen, since no further event will announce it.
+        closed: bool,
     },
     /// The [`Waker`] was woken.
     Wake,
@@ -261,6 +264,7 @@ impl<O: Copy, E: Copy> Selector<O, E> {
                     endpoint: slot.endpoint,
                     readable: event.is_readable() || broken,
                     writable: event.is_writable() || broken,
+                    closed: event.is_error() || event.is_read_closed(),
                 });
             }
         }

@@ -47,7 +47,8 @@ fn reports_owner_and_endpoint() {
         owner: 7,
         endpoint: End::Origin,
         readable: true,
-        writable: false
+        writable: false,
+        closed: false
     }));
 }
 

@@ -43,8 +43,11 @@ pub struct Side<S> {
     pub readable: bool,
     /// Known writable, likewise.
     pub writable: bool,
-    /// The peer has finished sending.
+    /// The peer has finished sending, as a read returned 0.
     pub eof: bool,
+    /// The kernel said the peer has finished sending: short reads do not mean "drained"
+    /// any more, since no event will come for the end of stream.
+    pub closed: bool,
 }
 
 impl<S> Side<S> {
@@ -55,6 +58,68 @@ impl<S> Side<S> {
             readable: true,
             writable: true,
             eof: false,
+            closed: false,
+        }
+    }
+}
+
+// A short read or write means the kernel had no more data, or no more room, at that moment:
+// the side stops being known ready without a second call that would only return
+// `WouldBlock`. That is safe with edge-triggered polling, which reports every new arrival of
+// data or room, and it saves a system call per buffer on the hot path.
+
+impl<S: Read> Side<S> {
+    /// Reads once into the free space of `buf`; returns the byte count. Notes the end of
+    /// stream and whether the kernel may have more.
+    pub fn fill(&mut self, buf: &mut RingBuffer) -> io::Result<usize> {
+        let room = buf.free();
+        match buf.read_from(&mut self.io) {
+            Ok(0) if room > 0 => {
+                self.eof = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.readable = n == room || self.closed;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Ok(0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<S: Write> Side<S> {
+    /// Writes once at most `limit` bytes of `buf`'s data, consuming what was written.
+    pub fn flush(&mut self, buf: &mut RingBuffer, limit: usize) -> io::Result<usize> {
+        let wanted = limit.min(buf.len());
+        self.noting_room(wanted, |io| buf.write_to(io, limit))
+    }
+
+    /// Writes once from `data`.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.noting_room(data.len(), |io| io.write(data))
+    }
+
+    fn noting_room(
+        &mut self,
+        wanted: usize,
+        write: impl FnOnce(&mut S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        match write(&mut self.io) {
+            Ok(n) => {
+                self.writable = n == wanted;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.writable = false;
+                Ok(0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
         }
     }
 }
@@ -259,15 +324,9 @@ impl Relay {
     pub fn write_origin<S: Write>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
         let mut progress = false;
         while origin.writable && !self.up_out.is_empty() {
-            match self.up_out.write_to(&mut origin.io, usize::MAX) {
-                Ok(n) => {
-                    self.stats.to_origin += n as u64;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => origin.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Fault::Origin(e)),
-            }
+            let n = origin.flush(&mut self.up_out, usize::MAX).map_err(Fault::Origin)?;
+            self.stats.to_origin += n as u64;
+            progress |= n > 0;
         }
         Ok(progress)
     }
@@ -281,19 +340,13 @@ impl Relay {
                 if !client.writable {
                     return Ok(progress);
                 }
-                match client.io.write(&self.staged[self.staged_at..]) {
-                    Ok(n) => {
-                        self.staged_at += n;
-                        self.stats.to_client += n as u64;
-                        progress = true;
-                        if self.staged_at == self.staged.len() {
-                            self.staged.clear();
-                            self.staged_at = 0;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.writable = false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Fault::Client(e)),
+                let n = client.send(&self.staged[self.staged_at..]).map_err(Fault::Client)?;
+                self.staged_at += n;
+                self.stats.to_client += n as u64;
+                progress |= n > 0;
+                if self.staged_at == self.staged.len() {
+                    self.staged.clear();
+                    self.staged_at = 0;
                 }
                 continue;
             }
@@ -301,16 +354,10 @@ impl Relay {
                 if !client.writable {
                     return Ok(progress);
                 }
-                match self.down.write_to(&mut client.io, self.owed) {
-                    Ok(n) => {
-                        self.owed -= n;
-                        self.stats.to_client += n as u64;
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.writable = false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Fault::Client(e)),
-                }
+                let n = client.flush(&mut self.down, self.owed).map_err(Fault::Client)?;
+                self.owed -= n;
+                self.stats.to_client += n as u64;
+                progress |= n > 0;
                 continue;
             }
             if self.diverted || !self.advance() {
@@ -395,13 +442,7 @@ impl Relay {
 fn read_into<S: Read>(buf: &mut RingBuffer, side: &mut Side<S>) -> io::Result<bool> {
     let mut progress = false;
     while side.readable && !side.eof && !buf.is_full() {
-        match buf.read_from(&mut side.io) {
-            Ok(0) => side.eof = true,
-            Ok(_) => progress = true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => side.readable = false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+        progress |= side.fill(buf)? > 0;
     }
     Ok(progress)
 }

@@ -35,6 +35,8 @@ pub struct Readiness {
     pub readable: bool,
     /// It can be written.
     pub writable: bool,
+    /// The peer has finished sending: read until the end of stream.
+    pub closed: bool,
 }
 
 /// A POP3 session: the client, the origin and the relay between them.
@@ -210,7 +212,7 @@ impl Session {
         }
     }
 
-    fn note(&mut self, side: Endpoint, readable: bool, writable: bool) {
+    fn note(&mut self, side: Endpoint, readable: bool, writable: bool, closed: bool) {
         let s = match side {
             Endpoint::Client => &mut self.client,
             Endpoint::Origin => match &mut self.origin {
@@ -221,6 +223,7 @@ impl Session {
         };
         s.readable |= readable;
         s.writable |= writable;
+        s.closed |= closed;
     }
 
     fn end(&mut self, why: &str) -> State {
@@ -397,7 +400,7 @@ impl Machine<Ctx> for Session {
     }
 
     fn on_read(&mut self, ctx: &mut Ctx, state: State, ev: &Readiness) -> State {
-        self.note(ev.endpoint, ev.readable, ev.writable);
+        self.note(ev.endpoint, ev.readable, ev.writable, ev.closed);
         match state {
             State::Resolving => self.hold_client(),
             State::Connecting if ev.endpoint == Endpoint::Origin && ev.writable => {

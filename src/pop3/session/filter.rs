@@ -39,6 +39,8 @@ pub struct FilterRun {
     pidfd: Option<Token>,
     stdin_writable: bool,
     stdout_readable: bool,
+    /// The filter's end of stdout is closed: read to the end of stream.
+    stdout_closed: bool,
     exited: bool,
     to_filter: RingBuffer,
     to_client: RingBuffer,
@@ -101,6 +103,7 @@ impl Session {
             pidfd,
             stdin_writable: true,
             stdout_readable: false,
+            stdout_closed: false,
             exited: false,
             to_filter: RingBuffer::new(size),
             to_client: RingBuffer::new(size),
@@ -119,7 +122,10 @@ impl Session {
         if let Some(run) = &mut self.filter {
             match ev.endpoint {
                 Endpoint::FilterIn => run.stdin_writable |= ev.writable,
-                Endpoint::FilterOut => run.stdout_readable |= ev.readable,
+                Endpoint::FilterOut => {
+                    run.stdout_readable |= ev.readable;
+                    run.stdout_closed |= ev.closed;
+                }
                 Endpoint::FilterExit => run.exited |= ev.readable,
                 _ => {}
             }
@@ -359,8 +365,13 @@ impl FilterRun {
             if !self.stdin_writable {
                 break;
             }
+            let wanted = self.to_filter.len();
             match self.to_filter.write_to(stdin, usize::MAX) {
-                Ok(_) => progress = true,
+                Ok(n) => {
+                    // A short write: the pipe is full until the filter reads.
+                    self.stdin_writable = n == wanted;
+                    progress = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdin_writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -402,6 +413,8 @@ impl FilterRun {
                     progress = true;
                 }
                 Ok(n) => {
+                    // A short read: the pipe is empty until the filter writes again.
+                    self.stdout_readable = n == want || self.stdout_closed;
                     // At most two bytes out per byte in, and `want` left room for that.
                     let mut out = [0u8; 2 * 8192];
                     let (_, written) = self.stuffer.encode(&chunk[..n], &mut out);
@@ -427,15 +440,9 @@ impl FilterRun {
     fn write_client<W: Write>(&mut self, client: &mut Side<W>, sent: &mut u64) -> io::Result<bool> {
         let mut progress = false;
         while self.released && client.writable && !self.to_client.is_empty() {
-            match self.to_client.write_to(&mut client.io, usize::MAX) {
-                Ok(n) => {
-                    *sent += n as u64;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+            let n = client.flush(&mut self.to_client, usize::MAX)?;
+            *sent += n as u64;
+            progress |= n > 0;
         }
         Ok(progress)
     }
