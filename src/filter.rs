@@ -131,13 +131,20 @@ impl Process {
         self.status
     }
 
-    /// Kills the process and its process group (it may already be gone).
+    /// Kills the process and whatever is left of its process group: what a filter started
+    /// in the background must not outlive its message. The group keeps its id while any
+    /// member lives, so it is signalled even after the filter itself was reaped.
     pub fn kill(&mut self) {
+        // SAFETY: kill(2) with a negative pid signals the group the filter leads.
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
         if self.status.is_none() {
-            // SAFETY: kill(2) with a negative pid signals the group the filter leads.
-            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = self.child.kill();
         }
+    }
+
+    /// True once the exit status is known.
+    pub fn has_exited(&self) -> bool {
+        self.status.is_some()
     }
 }
 

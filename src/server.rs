@@ -381,7 +381,7 @@ impl Server {
             let expired = self
                 .sessions
                 .get_mut(slot)
-                .is_some_and(|s| now.duration_since(s.last_active()) >= timeout);
+                .is_some_and(|s| now >= s.deadline(timeout));
             if expired {
                 self.run_session(slot, |s, ctx| {
                     let next = s.expire(ctx);

@@ -23,11 +23,8 @@
 //! explicit `-e /dev/null` or `-e FILE`) leave the message intact (and all of
 //! it lands in FILE); a filter that leaves a background child holding its
 //! stdout completes or fails cleanly within the inactivity timeout, and no
-//! process it started outlives it.
-//!
-//! The last three cases are `#[ignore]`d: they fail on daemon bugs (see
-//! their `ignore` reasons); run them with `cargo test --test faults_filter --
-//! --ignored`.
+//! process it started outlives it (the last three cases found daemon bugs,
+//! since fixed: the process group was not killed once the shell was reaped).
 
 mod common;
 mod faults_support;
@@ -427,19 +424,16 @@ fn orphan_holding_stdout(filter: &str) {
 }
 
 #[test]
-#[ignore = "daemon bug: a filter that exits 0 while a background child keeps its stdout open holds the RETR until that child exits; the inactivity timeout logs \"killed\" but kills nothing once the shell is reaped"]
 fn filter_leaving_a_background_child_on_its_stdout_completes_within_the_timeout() {
     orphan_holding_stdout("cat; sleep 30 &");
 }
 
 #[test]
-#[ignore = "daemon bug: a filter that exits 0 while a background child keeps its stdout open holds the RETR until that child exits; the inactivity timeout logs \"killed\" but kills nothing once the shell is reaped"]
 fn filter_whose_background_subshell_holds_its_stdout_completes_within_the_timeout() {
     orphan_holding_stdout("(sleep 30) & cat");
 }
 
 #[test]
-#[ignore = "daemon bug: a filter that fails while a background child keeps its stdout open leaves that child running after the RETR is answered -ERR (its process group is never killed once the shell is reaped)"]
 fn filter_failing_with_a_background_child_on_its_stdout_leaves_nothing() {
     // Fails before any output while its child keeps stdout open: -ERR, and
     // the child must not survive it.

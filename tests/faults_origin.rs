@@ -23,8 +23,9 @@
 //! session at the timeout. With a filter: an origin that closes or stalls in
 //! the middle of a filtered RETR after the filter's output began closes the
 //! client without the terminator; one that closes or stalls before that
-//! output must give `-ERR` (those two cases are `#[ignore]`d: daemon bugs,
-//! see their reasons).
+//! output must give `-ERR` (those two cases found daemon bugs, since fixed:
+//! the -ERR was staged but never written, and a stalled origin was waited
+//! for forever).
 
 mod common;
 mod faults_support;
@@ -600,13 +601,11 @@ fn origin_stalling_mid_filtered_retr_after_output_closes_without_terminator() {
 }
 
 #[test]
-#[ignore = "daemon bug: an origin that stalls in the middle of a filtered RETR body before the filter wrote anything holds the client forever; the filter is killed at the timeout, then the session waits for the rest of the body with its timeout re-armed every period, and the client gets nothing until the origin itself closes"]
 fn origin_stalling_mid_filtered_retr_before_output_gives_err() {
     origin_stalling_mid_filtered_retr("cat >/dev/null; echo done", false);
 }
 
 #[test]
-#[ignore = "daemon bug: an origin that closes in the middle of a filtered RETR body before the filter wrote anything gives the client a bare close, not the documented -ERR (the -ERR is staged but the session ends without flushing it)"]
 fn origin_closing_mid_filtered_retr_before_output_gives_err() {
     // The filter writes nothing until its input ends, so nothing of the
     // reply has gone to the client when the origin goes: the client must be

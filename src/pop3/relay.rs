@@ -324,7 +324,9 @@ impl Relay {
     pub fn write_origin<S: Write>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
         let mut progress = false;
         while origin.writable && !self.up_out.is_empty() {
-            let n = origin.flush(&mut self.up_out, usize::MAX).map_err(Fault::Origin)?;
+            let n = origin
+                .flush(&mut self.up_out, usize::MAX)
+                .map_err(Fault::Origin)?;
             self.stats.to_origin += n as u64;
             progress |= n > 0;
         }
@@ -340,7 +342,9 @@ impl Relay {
                 if !client.writable {
                     return Ok(progress);
                 }
-                let n = client.send(&self.staged[self.staged_at..]).map_err(Fault::Client)?;
+                let n = client
+                    .send(&self.staged[self.staged_at..])
+                    .map_err(Fault::Client)?;
                 self.staged_at += n;
                 self.stats.to_client += n as u64;
                 progress |= n > 0;
@@ -354,7 +358,9 @@ impl Relay {
                 if !client.writable {
                     return Ok(progress);
                 }
-                let n = client.flush(&mut self.down, self.owed).map_err(Fault::Client)?;
+                let n = client
+                    .flush(&mut self.down, self.owed)
+                    .map_err(Fault::Client)?;
                 self.owed -= n;
                 self.stats.to_client += n as u64;
                 progress |= n > 0;
@@ -377,6 +383,11 @@ impl Relay {
     /// The origin's bytes: the diverted body first.
     pub fn body(&mut self) -> &mut RingBuffer {
         &mut self.down
+    }
+
+    /// How many origin bytes wait to be taken.
+    pub fn body_waiting(&self) -> usize {
+        self.down.len()
     }
 
     /// The transformation's output begins: its status line goes to the client first.

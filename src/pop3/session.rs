@@ -175,9 +175,15 @@ impl Session {
         stm::jump(self, ctx, State::Done)
     }
 
-    /// When the session last moved a byte.
-    pub fn last_active(&self) -> Instant {
-        self.last_active
+    /// When the session must be looked at even if nothing happens: the end of its
+    /// inactivity timeout, or sooner while a filter that has exited still holds its output
+    /// open (through a child it left behind).
+    pub fn deadline(&self, timeout: std::time::Duration) -> Instant {
+        let idle = self.last_active + timeout;
+        match self.filter_linger() {
+            Some(linger) => idle.min(self.last_active + linger.min(timeout)),
+            None => idle,
+        }
     }
 
     fn touch(&mut self) {
@@ -283,7 +289,12 @@ impl Session {
     /// already partly relayed (then the client is closed without it being completed).
     fn origin_gone(&mut self, why: &str) -> State {
         if !self.relay.owes_replies() {
-            return self.end(why);
+            if self.relay.drained() {
+                return self.end(why);
+            }
+            // The proxy still has something to say (an -ERR staged for a diverted RETR).
+            self.ending = why.to_string();
+            return State::Error;
         }
         self.ending = why.to_string();
         if self.relay.origin_lost() {

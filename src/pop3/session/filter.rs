@@ -28,6 +28,10 @@ use selector::Interest;
 use std::io::{self, Read, Write};
 use std::process::ExitStatus;
 
+/// How long a filter that exited may keep its stdout open through a background child before
+/// that child is killed (or the inactivity timeout, if shorter).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reply to a RETR whose transformation failed before writing anything.
 const FILTER_FAILED: &[u8] = b"-ERR The message could not be transformed\r\n";
 
@@ -289,13 +293,41 @@ impl Session {
         self.origin_gone(why)
     }
 
-    /// No progress for the whole inactivity timeout: the filter is killed.
+    /// How long a filter that has exited may keep its output open (through a background
+    /// child) before its process group is killed; `None` unless that is the case.
+    pub(super) fn filter_linger(&self) -> Option<std::time::Duration> {
+        let run = self.filter.as_ref()?;
+        (run.process.has_exited() && !run.stdout_eof).then_some(LINGER)
+    }
+
+    /// Nothing moved for the whole timeout (or a finished filter lingers): decide who stalled.
     pub(super) fn filter_timed_out(&mut self, ctx: &mut Ctx) -> State {
-        if let Some(run) = &mut self.filter {
+        let Some(run) = &mut self.filter else {
+            return State::Copy;
+        };
+        let pid = run.process.pid();
+        let body_done = run.unstuffer.is_done();
+        let waiting_for_origin =
+            !body_done && run.to_filter.is_empty() && self.relay.body_waiting() == 0;
+        if run.process.has_exited() && !run.stdout_eof && body_done {
+            // The filter is done but something it started still holds its output open.
             log::warn!(
-                "session {}: filter pid {} made no progress; killed",
-                self.serial,
-                run.process.pid()
+                "session {}: filter pid {pid} exited; killing what it left running",
+                self.serial
+            );
+            run.process.kill();
+        } else if waiting_for_origin && !run.released {
+            log::warn!(
+                "session {}: origin stalled in the middle of a filtered RETR",
+                self.serial
+            );
+            return self.filter_lost_origin(ctx, "origin did not answer in time");
+        } else if waiting_for_origin {
+            return self.end("origin did not answer in time in the middle of a reply");
+        } else {
+            log::warn!(
+                "session {}: filter pid {pid} made no progress; killed",
+                self.serial
             );
             run.process.kill();
         }
@@ -313,6 +345,8 @@ impl Session {
         }
         run.process.stdin = None;
         run.process.stdout = None;
+        // Whatever the filter left running in its group goes with the message.
+        run.process.kill();
         if run.status.is_none() && run.process.reap().is_none() {
             ctx.orphans.adopt(run.process);
         }
