@@ -1,0 +1,1108 @@
+#!/usr/bin/env python3
+"""`make bench`: pop3filter side by side with a direct connection and its peers.
+
+    bench/bench.py [--rounds N] [--quick] [--out DIR]
+
+Starts one private Dovecot (bench/dovecot.sh) and, in front of it, every target: pop3filter,
+pop3filter -t cat, socat, nginx's mail proxy.  Then runs the workloads with bench/loadgen,
+interleaving the targets (session by session in workloads 1-3, run by run in 4), and reports
+medians over the rounds as ratios to `direct`.  Writes OUT/latest.md, OUT/latest.svg and
+OUT/latest.json (default OUT: bench/results) and prints the tables.
+
+Workloads (see issue 5 and bench/README.md):
+  1  500 sequential sessions: greeting, USER/PASS, RETR 1 KiB, QUIT   p50/p99 per session
+  2  one session, 200 sequential RETRs of 1 MiB                        p50/p99 per RETR
+  3  one session, 5 RETRs of 20 MiB                                    MiB/s, daemon peak RSS
+  4  16 parallel clients, sessions with a 1 MiB RETR, 2000 sessions or 30 s   sessions/s, MiB/s
+  5  10 000 sessions held after the greeting (pop3filter only)         RSS per session, CAPA+QUIT
+  6  CPU of the relay per GiB relayed, over workloads 3 and 4
+
+Standard library only.  Expects target/release/{pop3filter,loadgen} to be built.
+"""
+
+import argparse
+import datetime
+import hashlib
+import html
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_DIR = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+POP3FILTER = os.path.join(TARGET_DIR, "release", "pop3filter")
+LOADGEN = os.path.join(TARGET_DIR, "release", "loadgen")
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+TARGETS = ["direct", "pop3filter", "pop3filter -t cat", "socat", "nginx"]
+RELAYS = TARGETS[1:]
+BUFFER = 16384  # pop3filter's default -b
+HOLD = 10000
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+# --- processes ---------------------------------------------------------------------------
+
+class Procs:
+    """Every process we started, stopped (by pid) on exit."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, name, argv, log_path, **kw):
+        """Starts argv; None if it cannot be run at all (not installed)."""
+        out = open(log_path, "ab")
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                 start_new_session=True, **kw)
+        except OSError as e:
+            out.write(("cannot run %s: %s\n" % (argv[0], e)).encode())
+            return None
+        finally:
+            out.close()
+        p.bench_name = name
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # Its own process group (start_new_session): the leader and what it forked.
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+            except ProcessLookupError:
+                pass
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p, signal.SIGQUIT if p.bench_name == "nginx" else signal.SIGTERM)
+
+
+def free_ports(n, base):
+    ports, port = [], base
+    while len(ports) < n and port < 65000:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            ports.append(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        port += 1
+    return ports
+
+
+def wait_greeting(port, proc=None, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as s:
+                if s.recv(3) == b"+OK":
+                    s.sendall(b"QUIT\r\n")
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def proc_status(pid, field):
+    """A kB field of /proc/PID/status, in bytes (None if gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def tree_cpu(pid):
+    """CPU seconds of pid and its live descendants, reaped children included
+    (utime + stime + cutime + cstime of every process in the tree)."""
+    kids = children_map()
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            continue
+        todo.extend(kids.get(p, []))
+    return total / CLK_TCK
+
+
+def reset_hwm(pid):
+    """Resets VmHWM to the current RSS (Linux >= 4.0, needs ptrace rights on pid)."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_loadgen_lines(args, timeout=600):
+    """Runs loadgen; its JSON lines, or one error object."""
+    argv = [LOADGEN] + [str(a) for a in args]
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [{"ok": 0, "errors": 1, "first_error": "loadgen timed out after %d s" % timeout}]
+    lines = [l for l in r.stdout.decode(errors="replace").splitlines() if l.startswith("{")]
+    if r.returncode != 0 or not lines:
+        return [{"ok": 0, "errors": 1,
+                 "first_error": "loadgen failed (%d): %s" % (r.returncode,
+                                                             r.stderr.decode(errors="replace")[-300:])}]
+    return [json.loads(l) for l in lines]
+
+
+def run_loadgen(args, timeout=600):
+    return run_loadgen_lines(args, timeout)[-1]
+
+
+def version(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, timeout=10)
+        out = (r.stdout + r.stderr).decode(errors="replace").strip().splitlines()
+        return out[0] if out else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "not available"
+
+
+# --- the bench ---------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.procs = Procs()
+        self.tmp = tempfile.mkdtemp(prefix="pop3filter-bench.")
+        os.chmod(self.tmp, 0o755)
+        self.ports = free_ports(16, int(os.environ.get("BENCH_PORT_BASE", "21500")))
+        self.port = {}
+        self.pid = {}      # target -> Popen of the relay (nginx: the master)
+        self.cmd = {}      # target -> argv, to restart after a crash
+        self.problems = []
+        self.unavailable = {}  # target -> why
+        self.results = {}  # (workload, target) -> list of per-round dicts
+        self.extra = {}
+
+    def problem(self, msg):
+        log("PROBLEM: " + msg)
+        self.problems.append(msg)
+
+    # -- setup --
+    def start_dovecot(self):
+        port = self.ports.pop(0)
+        d = os.path.join(self.tmp, "dovecot")
+        self.dovecot = self.procs.start("dovecot", [os.path.join(ROOT, "bench", "dovecot.sh"), d, str(port)],
+                                        os.path.join(self.tmp, "dovecot.out"))
+        if self.dovecot is None or not wait_greeting(port, self.dovecot):
+            sys.exit("bench: Dovecot did not start; see %s/dovecot.out and %s/dovecot.log" % (self.tmp, d))
+        self.origin = port
+        self.port["direct"] = port
+        # The reference messages: the maildir files with LF -> CRLF.
+        cur = os.path.join(d, "mail", "bench", "cur")
+        self.msgfile, self.expect = {}, {}
+        for n, name in enumerate(sorted(os.listdir(cur)), 1):
+            with open(os.path.join(cur, name), "rb") as f:
+                data = f.read().replace(b"\n", b"\r\n")
+            self.msgfile[n] = os.path.join(cur, name)
+            self.expect[n] = "%d:%s" % (len(data), hashlib.sha256(data).hexdigest())
+        self.size = {n: int(e.split(":")[0]) for n, e in self.expect.items()}
+        for n in (1, 2, 3):
+            r = run_loadgen(["fetch", "-p", port, "-m", n, "-e", self.expect[n]])
+            if r.get("matches") is not True:
+                sys.exit("bench: a direct fetch of message %d does not match the maildir file: %s" % (n, r))
+        log("Dovecot on %d; references: %s" % (port, ", ".join(
+            "msg %d = %d octets" % (n, self.size[n]) for n in sorted(self.size))))
+
+    def start_target(self, target):
+        if target in os.environ.get("BENCH_SKIP", "").split(","):
+            self.unavailable[target] = "skipped (BENCH_SKIP)"
+            return False
+        port = self.port.get(target) or self.ports.pop(0)
+        self.port[target] = port
+        logf = os.path.join(self.tmp, target.replace(" ", "_") + ".log")
+        if target.startswith("pop3filter"):
+            argv = [POP3FILTER, "-l", "127.0.0.1", "-p", str(port), "-P", str(self.origin),
+                    "-o", str(self.mgmt_port(target)), "-u", "bench:bench", "127.0.0.1"]
+            if target.endswith("cat"):
+                argv[1:1] = ["-t", "cat"]
+        elif target == "socat":
+            # backlog: socat's default of 5 makes 16 parallel connects overflow the accept
+            # queue, and the dropped handshakes stall for a SYN-ACK retransmit (1 s, 3 s, ...).
+            argv = ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,nodelay,fork,reuseaddr,backlog=1024" % port,
+                    "TCP:127.0.0.1:%d,nodelay" % self.origin]
+        elif target == "nginx":
+            argv = self.nginx_argv(port)
+            if argv is None:
+                return False
+        p = self.procs.start(target, argv, logf)
+        if p is None:
+            self.unavailable[target] = "cannot run %s (not installed? bench/install-deps.sh)" % argv[0]
+            self.problem("%s: %s" % (target, self.unavailable[target]))
+            return False
+        self.pid[target] = p
+        self.cmd[target] = argv
+        if not wait_greeting(port, p):
+            self.procs.stop(p)
+            del self.pid[target]
+            tail = open(logf, errors="replace").read()[-400:]
+            if target == "nginx":
+                err = os.path.join(self.tmp, "nginx", "error.log")
+                if os.path.exists(err):
+                    tail += open(err, errors="replace").read()[-400:]
+            self.unavailable[target] = "did not start: " + " ".join(tail.split())[-300:]
+            self.problem("%s did not start (log %s)" % (target, logf))
+            return False
+        return True
+
+    def mgmt_port(self, target):
+        key = "mgmt " + target
+        if key not in self.port:
+            self.port[key] = self.ports.pop(0)
+        return self.port[key]
+
+    def nginx_argv(self, port):
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        module = next((m for m in ("/usr/lib/nginx/modules/ngx_mail_module.so",
+                                   "/usr/share/nginx/modules/ngx_mail_module.so")
+                       if os.path.exists(m)), None)
+        if nginx is None or module is None:
+            self.unavailable["nginx"] = ("not installed (packages nginx-light, libnginx-mod-mail; "
+                                         "bench/install-deps.sh)")
+            log("nginx: " + self.unavailable["nginx"])
+            return None
+        prefix = os.path.join(self.tmp, "nginx")
+        os.makedirs(prefix, exist_ok=True)
+        auth_port = self.ports.pop(0)
+        self.auth = self.procs.start("nginx-auth", [sys.executable, os.path.join(ROOT, "bench", "nginx-auth.py"),
+                                                    str(auth_port), str(self.origin)],
+                                     os.path.join(self.tmp, "nginx-auth.log"))
+        if self.auth is None:
+            self.unavailable["nginx"] = "its auth_http endpoint (bench/nginx-auth.py) did not start"
+            return None
+        with open(os.path.join(ROOT, "bench", "nginx.conf.in")) as f:
+            conf = f.read()
+        user = "user nobody nogroup;" if os.getuid() == 0 else ""
+        for k, v in (("PREFIX", prefix), ("PORT", port), ("AUTH_PORT", auth_port),
+                     ("ORIGIN_PORT", self.origin), ("MAIL_MODULE", module), ("USER_LINE", user)):
+            conf = conf.replace("@%s@" % k, str(v))
+        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+            f.write(conf)
+        return [nginx, "-p", prefix, "-c", os.path.join(prefix, "nginx.conf"),
+                "-e", os.path.join(prefix, "error.log"), "-g", "daemon off;"]
+
+    def alive(self, target, when):
+        """Checks that the relay still runs; restarts it after a crash."""
+        p = self.pid.get(target)
+        if p is None or p.poll() is None:
+            return True
+        self.problem("%s exited (status %s) during %s; restarted" % (target, p.returncode, when))
+        self.procs.stop(p)
+        del self.pid[target]
+        self.start_target(target)
+        return False
+
+    # -- workloads --
+    def record(self, workload, target, r):
+        self.results.setdefault((workload, target), []).append(r)
+        if r.get("errors"):
+            self.problem("workload %s, %s: %d error(s), first: %s" % (workload, target, r["errors"], r.get("first_error")))
+
+    def order(self, rnd):
+        live = [t for t in TARGETS if t == "direct" or t in self.pid]
+        k = rnd % len(live)
+        return live[k:] + live[:k]
+
+    def run_workloads(self):
+        a = self.args
+        rounds = a.rounds
+        spec = [
+            ("1", ["sessions", "-m", 1, "-n", a.w1]),
+            ("2", ["retrs", "-m", 2, "-n", a.w2]),
+            ("3", ["retrs", "-m", 3, "-n", a.w3]),
+            ("4", ["parallel", "-m", 2, "-n", a.w4, "-c", 16, "-d", a.w4_secs]),
+        ]
+        for w, lg in spec:
+            t0 = time.time()
+            if w == "4":
+                # Workload 4 is "2000 sessions or 30 s" per run; on a slow or busy machine the
+                # time cap comes down so that the whole run stays within the budget.
+                runs = rounds * len(self.order(0))
+                left = a.budget - (time.time() - self.t_start) - (40 if a.hold else 5)
+                cap = max(5.0, min(float(a.w4_secs), left / runs))
+                self.extra["w4_cap_s"] = round(cap, 1)
+                lg = lg[:-1] + [round(cap, 1)]
+                if cap < a.w4_secs:
+                    log("workload 4: time cap %.1f s per run (budget %d s)" % (cap, a.budget))
+            msg = lg[lg.index("-m") + 1]
+            for rnd in range(rounds):
+                order = self.order(rnd)
+                if w == "4":
+                    # One target at a time: parallel clients of two targets would share the CPU.
+                    for target in order:
+                        self.measured(w, rnd, [target], lg + ["-p", self.port[target], "-e", self.expect[msg]])
+                else:
+                    # All targets in one loadgen run, alternating session by session (RETR by
+                    # RETR), so that background load weighs on every target alike.
+                    ports = ",".join(str(self.port[t]) for t in order)
+                    self.measured(w, rnd, order, lg + ["-p", ports, "-e", self.expect[msg]])
+            log("workload %s: %d round(s) in %.0f s" % (w, rounds, time.time() - t0))
+
+    def measured(self, w, rnd, targets, args):
+        """One loadgen run over `targets`, with each relay's CPU (and for workload 3 the
+        pop3filters' peak RSS) around it."""
+        before = {}
+        for t in targets:
+            relay = self.pid.get(t)
+            if relay is None:
+                continue
+            b = before[t] = {"cpu": tree_cpu(relay.pid)}
+            if w == "3" and t.startswith("pop3filter"):
+                b["hwm_lifetime"] = proc_status(relay.pid, "VmHWM")
+                b["hwm_reset"] = reset_hwm(relay.pid)
+                b["rss_before"] = proc_status(relay.pid, "VmRSS")
+                b["hwm_before"] = proc_status(relay.pid, "VmHWM")
+        lines = run_loadgen_lines(args)
+        by_port = {l.get("port"): l for l in lines}
+        for t in targets:
+            r = dict(by_port.get(self.port[t]) or (lines[-1] if len(targets) == 1 else
+                     {"ok": 0, "errors": 1, "first_error": "no result from loadgen: %s" % lines[-1]}))
+            r["round"] = rnd
+            relay = self.pid.get(t)
+            if t in before and relay is not None:
+                b = before[t]
+                r["cpu_s"] = tree_cpu(relay.pid) - b["cpu"]
+                if "rss_before" in b:
+                    hwm = proc_status(relay.pid, "VmHWM")
+                    r.update(b, hwm_after=hwm)
+                    del r["cpu"]
+                    if b["rss_before"] is not None and hwm is not None:
+                        r["growth"] = hwm - (b["rss_before"] if b["hwm_reset"] else b["hwm_before"])
+                self.alive(t, "workload %s round %d" % (w, rnd + 1))
+            self.record(w, t, r)
+
+    def spawn_cost(self):
+        n = self.args.spawn
+        self.extra["spawn"] = run_loadgen(["spawn", "-n", n, "-t", "cat"])
+        self.extra["spawn_1mib"] = run_loadgen(["spawn", "-n", n, "-t", "cat", "-i", self.msgfile[2]])
+
+    def hold(self):
+        """Workload 5 on a fresh pop3filter, so that "idle" means idle."""
+        n = self.args.hold
+        port, mgmt = self.ports.pop(0), self.ports.pop(0)
+        logf = os.path.join(self.tmp, "pop3filter-hold.log")
+        p = self.procs.start("pop3filter-hold", [POP3FILTER, "-l", "127.0.0.1", "-p", str(port), "-P",
+                                                 str(self.origin), "-o", str(mgmt), "-u", "bench:bench", "127.0.0.1"], logf)
+        res = {"requested": n, "nofile_hard": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}
+        self.extra["hold"] = res
+        if not wait_greeting(port, p):
+            self.problem("workload 5: pop3filter did not start")
+            return
+        # One whole session first, so that one-time allocations are not counted per session.
+        run_loadgen(["sessions", "-p", port, "-m", 1, "-n", 1, "-e", self.expect[1]])
+        time.sleep(0.5)
+        res["rss_idle"] = proc_status(p.pid, "VmRSS")
+        t0 = time.time()
+        lg = subprocess.Popen([LOADGEN, "hold", "-p", str(port), "-n", str(n), "-c", "8", "-T", "20"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        held = None
+        for line in lg.stdout:
+            ev = json.loads(line)
+            if ev.get("event") == "held":
+                held = ev
+                break
+        if held is None:
+            self.problem("workload 5: loadgen hold failed: %s" % lg.stderr.read().decode(errors="replace")[-300:])
+            lg.kill()
+            lg.wait()
+            self.procs.stop(p)
+            return
+        time.sleep(1.0)
+        res.update(held=held["held"], open_errors=held["open_errors"], open_first_error=held["first_error"],
+                   open_s=held["open_s"], loadgen_nofile=held["nofile"])
+        res["rss_held"] = proc_status(p.pid, "VmRSS")
+        try:
+            res["daemon_fds"] = len(os.listdir("/proc/%d/fd" % p.pid))
+        except OSError:
+            res["daemon_fds"] = None
+        res["daemon_nofile"] = None
+        try:
+            with open("/proc/%d/limits" % p.pid) as f:
+                for line in f:
+                    if line.startswith("Max open files"):
+                        res["daemon_nofile"] = int(line.split()[3])
+        except (OSError, ValueError, IndexError):
+            pass
+        res["daemon_alive_held"] = p.poll() is None
+        lg.stdin.write(b"go\n")
+        lg.stdin.flush()
+        final = json.loads(lg.stdout.readline() or b"{}")
+        lg.wait()
+        res["answered"] = final.get("ok", 0)
+        res["answer_errors"] = final.get("errors")
+        res["answer_first_error"] = final.get("first_error")
+        res["answer_p50_ms"] = final.get("lat_p50_ms")
+        res["seconds"] = time.time() - t0
+        res["daemon_alive_after"] = p.poll() is None
+        if res["held"] and res["rss_held"] is not None and res["rss_idle"] is not None:
+            res["per_session"] = (res["rss_held"] - res["rss_idle"]) / res["held"]
+        if held["open_errors"]:
+            why = ""
+            if res.get("daemon_nofile") and res["daemon_nofile"] < 2 * n + 64:
+                why = (" (environment: pop3filter's descriptor limit is %d, two per session are needed)"
+                       % res["daemon_nofile"])
+            self.problem("workload 5: %d of %d sessions not opened%s; first error: %s"
+                         % (held["open_errors"], n, why, held["first_error"]))
+        if final.get("errors"):
+            self.problem("workload 5: %d held sessions did not answer CAPA+QUIT; first: %s"
+                         % (final["errors"], final.get("first_error")))
+        if not res["daemon_alive_after"]:
+            self.problem("workload 5: pop3filter exited (status %s)" % p.returncode)
+        self.procs.stop(p)
+        log("workload 5: held %s of %d in %.1f s, %s answered CAPA+QUIT" % (held["held"], n, held["open_s"], res["answered"]))
+        res["log"] = logf
+
+    def scan_logs(self):
+        """Warnings and errors in the daemons' logs (the access log goes there too)."""
+        found = {}
+        for name in sorted(os.listdir(self.tmp)):
+            if not (name.startswith("pop3filter") and name.endswith(".log")):
+                continue
+            counts, first = {}, None
+            with open(os.path.join(self.tmp, name), errors="replace") as f:
+                for line in f:
+                    parts = line.split(" ", 2)
+                    if len(parts) >= 2 and parts[1] in ("WARN", "ERROR"):
+                        counts[parts[1]] = counts.get(parts[1], 0) + 1
+                        first = first or line.strip()
+            if counts:
+                found[name] = {"counts": counts, "first": first}
+        self.extra["daemon_log"] = found
+        dlog = os.path.join(self.tmp, "dovecot", "dovecot.log")
+        notes = {}
+        try:
+            with open(dlog, errors="replace") as f:
+                for line in f:
+                    for level in ("Warning:", "Error:", "Fatal:", "Panic:"):
+                        if level in line and "Killed with signal 15" not in line:
+                            key = line.split(level, 1)[1].strip()[:120]
+                            notes[key] = notes.get(key, 0) + 1
+        except OSError:
+            pass
+        self.extra["dovecot_log"] = notes
+
+    def machine(self):
+        def git(*a):
+            try:
+                return subprocess.run(["git", "-C", ROOT] + list(a), capture_output=True,
+                                      timeout=10).stdout.decode().strip()
+            except (OSError, subprocess.TimeoutExpired):
+                return ""
+        model = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+        except OSError:
+            pass
+        mem = proc_status_meminfo()
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "cores": os.cpu_count(),
+            "cpu": model,
+            "memory_gib": round(mem / GIB, 1) if mem else None,
+            "kernel": platform.release(),
+            "os": os_release(),
+            "loadavg_start": open("/proc/loadavg").read().split()[:3],
+            "commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
+            "commit_subject": git("log", "-1", "--format=%s"),
+            "dirty": bool(dirty),
+            "dovecot": version(["dovecot", "--version"]),
+            "nginx": version(["nginx", "-v"]),
+            "socat": socat_version(),
+            "pop3filter": version([POP3FILTER, "-v"]),
+            "rounds": self.args.rounds,
+        }
+
+    def run(self):
+        t0 = self.t_start = time.time()
+        meta = self.machine()
+        try:
+            self.start_dovecot()
+            for t in RELAYS:
+                self.start_target(t)
+            log("targets: " + ", ".join("%s :%d" % (t, self.port[t]) for t in TARGETS if t == "direct" or t in self.pid)
+                + ("; unavailable: " + ", ".join(self.unavailable) if self.unavailable else ""))
+            self.spawn_cost()
+            self.run_workloads()
+            if self.args.hold:
+                self.hold()
+            self.extra["auth_cpu_s"] = tree_cpu(self.auth.pid) if getattr(self, "auth", None) else None
+        finally:
+            self.procs.stop_all()
+        self.scan_logs()
+        meta["seconds"] = round(time.time() - t0)
+        meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        return meta
+
+
+def proc_status_meminfo():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def os_release():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def socat_version():
+    out = version(["socat", "-V"])
+    try:
+        r = subprocess.run(["socat", "-V"], capture_output=True, timeout=10)
+        for line in r.stdout.decode(errors="replace").splitlines():
+            if "version" in line:
+                return " ".join(line.split()[:3])
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return out
+
+
+# --- analysis ----------------------------------------------------------------------------
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+class Analysis:
+    def __init__(self, bench, meta):
+        self.b = bench
+        self.meta = meta
+        self.v = {}  # (workload, metric, target) -> median value
+        self.compute()
+
+    def runs(self, w, t):
+        return self.b.results.get((w, t), [])
+
+    def m(self, w, t, key):
+        return med([r.get(key) for r in self.runs(w, t) if r.get("ok")])
+
+    def window(self, w, t):
+        """Median over the rounds of the samples in 40-60 ms: where a Nagle / delayed-ACK stall
+        (40 ms on Linux) puts a session or RETR that usually takes a few ms."""
+        return med([sum(r["lat_hist_5ms"][8:12]) for r in self.runs(w, t)
+                    if r.get("ok") and r.get("lat_hist_5ms")])
+
+    def compute(self):
+        size = self.b.size
+        for t in TARGETS:
+            v = self.v
+            v[("1", "p50", t)] = self.m("1", t, "lat_p50_ms")
+            v[("1", "p99", t)] = self.m("1", t, "lat_p99_ms")
+            v[("1", "ge40", t)] = self.m("1", t, "lat_ge_40ms")
+            v[("1", "in4060", t)] = self.window("1", t)
+            v[("2", "p50", t)] = self.m("2", t, "lat_p50_ms")
+            v[("2", "p99", t)] = self.m("2", t, "lat_p99_ms")
+            v[("2", "ge40", t)] = self.m("2", t, "lat_ge_40ms")
+            v[("2", "in4060", t)] = self.window("2", t)
+            v[("3", "mibs", t)] = self.m("3", t, "mib_s")
+            v[("3", "growth", t)] = self.m("3", t, "growth")
+            v[("3", "hwm", t)] = self.m("3", t, "hwm_after")
+            v[("4", "sps", t)] = self.m("4", t, "sessions_s")
+            v[("4", "mibs", t)] = self.m("4", t, "mib_s")
+            v[("4", "p50", t)] = self.m("4", t, "lat_p50_ms")
+            # Throughput by message size, for the chart: octets per p50 time.
+            p1, p2 = v[("1", "p50", t)], v[("2", "p50", t)]
+            v[("tp", "1k", t)] = size[1] / MIB / (p1 / 1e3) if p1 else None
+            v[("tp", "1m", t)] = size[2] / MIB / (p2 / 1e3) if p2 else None
+            v[("tp", "20m", t)] = v[("3", "mibs", t)]
+            v[("tp", "1mx16", t)] = v[("4", "mibs", t)]
+            # Workload 6: CPU per GiB over workloads 3 and 4, per round, then the median.
+            per_round = []
+            r3, r4 = self.runs("3", t), self.runs("4", t)
+            for a, b in zip(r3, r4):
+                cpu = (a.get("cpu_s") or 0) + (b.get("cpu_s") or 0)
+                nbytes = (a.get("rx_bytes") or 0) + (b.get("rx_bytes") or 0)
+                if "cpu_s" in a and "cpu_s" in b and nbytes:
+                    per_round.append(cpu / (nbytes / GIB))
+            v[("6", "cpu", t)] = med(per_round)
+            v[("6", "cpu3", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in r3
+                                       if "cpu_s" in r and r.get("rx_bytes")])
+            v[("6", "cpu4", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in r4
+                                       if "cpu_s" in r and r.get("rx_bytes")])
+
+    def get(self, w, metric, t):
+        return self.v.get((w, metric, t))
+
+    def ratio(self, w, metric, t, base="direct"):
+        a, b = self.get(w, metric, t), self.get(w, metric, base)
+        if a is None or b is None or b == 0:
+            return None
+        return a / b
+
+    # -- targets --
+    def checks(self):
+        """[(target text, measured text, limit text, passed or None, margin text)]"""
+        out = []
+        P = "pop3filter"
+
+        def slower(w, metric, higher_is_better, limit, t=P, label=""):
+            r = self.ratio(w, metric, t)
+            if r is None:
+                out.append((label, "n/a", "", None, ""))
+                return
+            # Express everything as "time ratio": for throughput, direct/target.
+            tr = 1 / r if higher_is_better else r
+            ok = tr <= limit
+            margin = ("%+.1f %% vs the limit" % ((tr / limit - 1) * 100))
+            out.append((label, "%.3f× direct" % tr, "≤ %.2f×" % limit, ok, margin))
+
+        slower("1", "p50", False, 1.05, label="plain relay, w1 p50 session time")
+        slower("2", "p50", False, 1.05, label="plain relay, w2 p50 RETR time")
+        slower("3", "mibs", True, 1.05, label="plain relay, w3 time per MiB (direct MiB/s ÷ ours)")
+        slower("4", "sps", True, 1.05, label="plain relay, w4 time per session (direct sessions/s ÷ ours)")
+        slower("4", "mibs", True, 1.05, label="plain relay, w4 time per MiB (direct MiB/s ÷ ours)")
+        for w in ("1", "2"):
+            n = self.args_count(w)
+            ours, base = self.get(w, "in4060", P), self.get(w, "in4060", "direct")
+            ge, ged = self.get(w, "ge40", P), self.get(w, "ge40", "direct")
+            p99, p99d = self.get(w, "p99", P), self.get(w, "p99", "direct")
+            if ours is None or base is None:
+                out.append(("plain relay, no 40 ms mode in w%s" % w, "n/a", "", None, ""))
+                continue
+            share, dshare = ours / n * 100, base / n * 100
+            ok = share <= dshare + 1.0
+            out.append(("plain relay, no 40 ms mode in w%s (share of samples in 40–60 ms)" % w,
+                        "%.1f %% (direct %.1f %%); all ≥ 40 ms: %.1f %% (direct %.1f %%); p99 %.2f ms "
+                        "(direct %.2f)" % (share, dshare, ge / n * 100, ged / n * 100, p99, p99d),
+                        "≤ direct + 1 point", ok, "%+.1f points" % (share - dshare)))
+        slower("3", "mibs", True, 1.25, t=P + " -t cat", label="-t cat, w3 time per MiB")
+        # -t cat on w2: the extra time over direct against the filter's spawn cost.
+        sp = self.b.extra.get("spawn", {}).get("lat_p50_ms")
+        c, d = self.get("2", "p50", P + " -t cat"), self.get("2", "p50", "direct")
+        if sp is not None and c is not None and d is not None:
+            extra = c - d
+            allowed = sp + 0.05 * d
+            out.append(("-t cat, w2 p50 RETR time − direct", "%.2f ms (spawn of sh -c cat: %.2f ms)" % (extra, sp),
+                        "≤ spawn + 5 %% of direct = %.2f ms" % allowed, extra <= allowed,
+                        "%+.2f ms" % (extra - allowed)))
+        for t in (P, P + " -t cat"):
+            g = self.get("3", "growth", t)
+            if g is None:
+                out.append(("%s, w3 peak RSS growth" % t, "n/a", "", None, ""))
+                continue
+            out.append(("%s, w3 peak RSS growth over 5 × 20 MiB" % t, "%.0f KiB" % (g / 1024), "< 1024 KiB",
+                        g < MIB, "%+.0f KiB" % ((g - MIB) / 1024)))
+        h = self.b.extra.get("hold")
+        if h:
+            held, ans, n = h.get("held") or 0, h.get("answered") or 0, h.get("requested")
+            margin = "%+d" % (min(held, ans) - n)
+            if h.get("daemon_nofile") and h["daemon_nofile"] < 2 * n + 64 and held < n:
+                margin += " (descriptor limit %d here, see above)" % h["daemon_nofile"]
+            out.append(("w5, sessions held, then answering CAPA+QUIT", "%d held, %d answered" % (held, ans),
+                        "%d and %d" % (n, n), held == n and ans == n, margin))
+            ps = h.get("per_session")
+            lim = 2 * BUFFER + 4096
+            if ps is not None:
+                out.append(("w5, RSS per held session", "%.0f B" % ps, "≤ %d B (2 × %d + 4 KiB)" % (lim, BUFFER),
+                            ps <= lim, "%+.0f %%" % ((ps / lim - 1) * 100)))
+        a, b = self.get("6", "cpu", P), self.get("6", "cpu", "nginx")
+        if a is not None and b is not None:
+            out.append(("w6, CPU per GiB relayed vs nginx", "%.2f s vs %.2f s (%.2f×)" % (a, b, a / b),
+                        "< nginx", a < b, "%+.0f %%" % ((a / b - 1) * 100)))
+        else:
+            out.append(("w6, CPU per GiB relayed vs nginx", "n/a (%s)" % self.b.unavailable.get("nginx", "?"),
+                        "< nginx", None, ""))
+        return out
+
+    def args_count(self, w):
+        return {"1": self.b.args.w1, "2": self.b.args.w2}[w]
+
+
+# --- output ------------------------------------------------------------------------------
+
+def fmt(v, digits=2):
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return "%.0f" % v
+    if abs(v) >= 100:
+        return "%.1f" % v
+    return "%.*f" % (digits, v)
+
+
+def cell(an, w, metric, t, higher_is_better=False, digits=2):
+    v = an.get(w, metric, t)
+    if t in an.b.unavailable and v is None:
+        return "n/a"
+    if v is None:
+        return "—"
+    runs = an.runs(w, t)
+    flag = " ⚠" if any(r.get("errors") for r in runs) else ""
+    if metric == "ge40":
+        return "%d (%d)%s" % (v, an.get(w, "in4060", t) or 0, flag)
+    if t == "direct":
+        return fmt(v, digits) + flag
+    r = an.ratio(w, metric, t)
+    return "%s (%s×)%s" % (fmt(v, digits), "%.2f" % r if r is not None else "—", flag)
+
+
+def vs_nginx(an, w, metric):
+    if metric == "ge40":
+        return ""
+    a, b = an.get(w, metric, "pop3filter"), an.get(w, metric, "nginx")
+    return "%.2f×" % (a / b) if a is not None and b else "—"
+
+
+def markdown(an):
+    b, meta = an.b, an.meta
+    a = b.args
+    L = []
+    L.append("# pop3filter benchmark")
+    L.append("")
+    L.append("- date: %s; `make bench` took %d s" % (meta["date"], meta["seconds"]))
+    L.append("- machine: %d cores (%s), %s GiB, kernel %s, %s; load average at start %s, at end %s"
+             % (meta["cores"], meta["cpu"], meta["memory_gib"], meta["kernel"], meta["os"],
+                " ".join(meta["loadavg_start"]), " ".join(meta["loadavg_end"])))
+    L.append("- commit: `%s` (%s)%s" % (meta["commit"], meta["commit_subject"],
+                                        ", with uncommitted changes in the working tree" if meta["dirty"] else ""))
+    L.append("- %s; origin %s; peers: %s, %s" % (meta["pop3filter"], meta["dovecot"] and "Dovecot " + meta["dovecot"],
+                                                meta["socat"], meta["nginx"]))
+    L.append("- %d rounds per workload, targets interleaved (see the notes); "
+             "every figure is the median over the rounds; in parentheses the ratio to `direct`; "
+             "last column: pop3filter's figure divided by nginx's (below 1 is better for times and CPU, "
+             "above 1 for rates)." % a.rounds)
+    L.append("")
+    hdr = "| workload | metric | " + " | ".join("`%s`" % t for t in TARGETS) + " | pop3filter ÷ nginx |"
+    L.append(hdr)
+    L.append("|" + "---|" * (len(TARGETS) + 3))
+
+    def row(wlabel, mlabel, w, metric, hib=False, digits=2, only=None):
+        cells = []
+        for t in TARGETS:
+            if only and t not in only:
+                cells.append("")
+            else:
+                cells.append(cell(an, w, metric, t, hib, digits))
+        L.append("| %s | %s | %s | %s |" % (wlabel, mlabel, " | ".join(cells), vs_nginx(an, w, metric)
+                                            if not only or "nginx" in only else ""))
+
+    row("1: %d sessions, RETR 1 KiB" % a.w1, "p50 ms / session", "1", "p50")
+    row("", "p99 ms / session", "1", "p99")
+    row("", "sessions ≥ 40 ms (in 40–60 ms)", "1", "ge40", digits=0)
+    row("2: one session, %d × RETR 1 MiB" % a.w2, "p50 ms / RETR", "2", "p50")
+    row("", "p99 ms / RETR", "2", "p99")
+    row("", "RETRs ≥ 40 ms (in 40–60 ms)", "2", "ge40", digits=0)
+    row("3: one session, %d × RETR 20 MiB" % a.w3, "MiB/s", "3", "mibs", True, 1)
+    L.append("| | peak RSS growth KiB | | %s | %s | | | |" % (
+        kib(an.get("3", "growth", "pop3filter")), kib(an.get("3", "growth", "pop3filter -t cat"))))
+    row("4: 16 parallel, RETR 1 MiB, %d sessions or %s s" % (a.w4, b.extra.get("w4_cap_s", a.w4_secs)),
+        "sessions/s", "4", "sps", True, 1)
+    row("", "MiB/s", "4", "mibs", True, 1)
+    row("", "p50 ms / session", "4", "p50", False, 1)
+    L.append("| 6: relay CPU per GiB (w3 + w4) | CPU s / GiB | | %s |" % " | ".join(
+        fmt(an.get("6", "cpu", t)) if t not in b.unavailable else "n/a" for t in RELAYS) + " %s |" % vs_nginx(an, "6", "cpu"))
+    L.append("| | w3 only (streaming 20 MiB) | | %s |" % " | ".join(
+        fmt(an.get("6", "cpu3", t)) if t not in b.unavailable else "n/a" for t in RELAYS) + " %s |" % vs_nginx(an, "6", "cpu3"))
+    L.append("| | w4 only (1 MiB sessions) | | %s |" % " | ".join(
+        fmt(an.get("6", "cpu4", t)) if t not in b.unavailable else "n/a" for t in RELAYS) + " %s |" % vs_nginx(an, "6", "cpu4"))
+    L.append("")
+    h = b.extra.get("hold")
+    if h:
+        L.append("Workload 5 (pop3filter only, fresh daemon, default 16 KiB buffers): %d sessions requested, "
+                 "**%s held** after the greeting (opened in %s s), **%s answered CAPA and QUIT** afterwards; "
+                 "RSS idle %s KiB, with the sessions held %s KiB: **%s bytes per session** "
+                 "(limit 2 × 16384 + 4096 = 36864). Descriptors: the daemon had %s open, limit %s."
+                 % (h["requested"], h.get("held"), h.get("open_s"), h.get("answered"), kib(h.get("rss_idle")),
+                    kib(h.get("rss_held")), fmt(h.get("per_session"), 0), h.get("daemon_fds"), h.get("daemon_nofile")))
+        if h.get("daemon_nofile") and h["daemon_nofile"] < 2 * h["requested"] + 64:
+            L.append("")
+            L.append("**Environment limit:** the hard RLIMIT_NOFILE here is %d and cannot be raised (no "
+                     "CAP_SYS_RESOURCE); pop3filter needs two descriptors per session (client and origin), "
+                     "so at most about %d sessions fit. On a machine where root may raise the limit, the "
+                     "harness raises it to 65536." % (h["daemon_nofile"], (h["daemon_nofile"] - 16) // 2))
+        errs = [("opening", h.get("open_first_error")), ("CAPA/QUIT", h.get("answer_first_error"))]
+        errs = ["%s: `%s`" % (k, v) for k, v in errs if v]
+        if errs:
+            L.append("")
+            L.append("First errors: " + "; ".join(errs) + ".")
+        L.append("")
+    sp, sp1 = b.extra.get("spawn", {}), b.extra.get("spawn_1mib", {})
+    L.append("Filter cost, measured alone (`/bin/sh -c cat` spawned, stdin closed at once, waited for): "
+             "p50 %s ms; with the 1 MiB message piped through it: p50 %s ms." % (
+                 fmt(sp.get("lat_p50_ms")), fmt(sp1.get("lat_p50_ms"))))
+    L.append("")
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured | limit | result | margin |")
+    L.append("|---|---|---|---|---|")
+    for label, meas, lim, ok, margin in an.checks():
+        L.append("| %s | %s | %s | %s | %s |" % (label, meas, lim,
+                                                "n/a" if ok is None else ("**pass**" if ok else "**FAIL**"), margin))
+    L.append("")
+    L.append("## Notes")
+    L.append("")
+    L.append("- Every retrieved message was checked (length and SHA-256 after un-dot-stuffing, against the "
+             "maildir file with CRLF line ends); a ⚠ marks a cell with errors, listed below.")
+    L.append("- Workloads 1–3: one loadgen run per round covers every target, alternating session by "
+             "session (w1) or RETR by RETR (w2, w3: one session per target), every cycle in a new "
+             "shuffled order; workload 4 runs one target at a time, the order rotating from round to round.")
+    L.append("- Latency: workload 1 from before `connect` to the QUIT reply; workload 2 from sending RETR to "
+             "the final `.`. Workload 2 runs its 200 RETRs in one session per target. Throughput uses the message octets "
+             "(CRLF form: 1 KiB = %d, 1 MiB = %d, 20 MiB = %d octets)." % (b.size[1], b.size[2], b.size[3]))
+    L.append("- 40 ms mode: a Nagle / delayed-ACK stall adds about 40 ms to a session or RETR that "
+             "usually takes a few ms, so the check counts the samples that took 40–60 ms; slower outliers "
+             "(stalls of the shared machine, seen in `direct` too) are in the ≥ 40 ms count only.")
+    L.append("- Peak RSS growth: VmHWM after the workload minus VmRSS before it, VmHWM reset first "
+             "(`/proc/PID/clear_refs` = 5).")
+    L.append("- CPU: utime + stime + cutime + cstime of the relay's process tree from /proc (socat's and "
+             "pop3filter's children are reaped, so they land in cutime; nginx: master + workers, "
+             "`worker_processes auto`), per GiB the client received. The nginx auth_http endpoint "
+             "(Python) is not counted: %s CPU s over the whole run." % fmt(b.extra.get("auth_cpu_s")))
+    L.append("- Peers: `socat TCP-LISTEN:PORT,nodelay,fork,reuseaddr,backlog=1024 TCP:127.0.0.1:ORIGIN,nodelay` "
+             "(the backlog raised from socat's 5, which stalls parallel connects for a SYN-ACK retransmit); "
+             "nginx from bench/nginx.conf.in (`pop3_auth plain`, auth_http answered by bench/nginx-auth.py). "
+             "pop3filter: `-l 127.0.0.1 -p PORT -P ORIGIN -o MGMTPORT -u bench:bench 127.0.0.1`, release build, "
+             "access log at the default level to a file.")
+    cap = b.extra.get("w4_cap_s")
+    w4runs = [r for t in TARGETS for r in an.runs("4", t)]
+    capped = sum(1 for r in w4runs if (r.get("ok") or 0) + (r.get("errors") or 0) < a.w4)
+    if cap is not None and cap < a.w4_secs:
+        L.append("- Workload 4's time cap was %.1f s per run instead of %d s, to keep the run within its "
+                 "budget (%d s); %d of %d runs reached it before %d sessions. Rates are per wall second "
+                 "either way." % (cap, a.w4_secs, a.budget, capped, len(w4runs), a.w4))
+    elif capped:
+        L.append("- Workload 4: %d of %d runs reached the %d s cap before %d sessions." % (
+            capped, len(w4runs), a.w4_secs, a.w4))
+    L.append("- Dovecot: bench/dovecot.conf.in (the test origin's settings; pop3-login in high-performance "
+             "mode; one pop3 process per logged-in session, Dovecot's default). All targets share it.")
+    if b.unavailable:
+        for t, why in b.unavailable.items():
+            L.append("- `%s`: %s" % (t, why))
+    if b.problems:
+        L.append("")
+        L.append("## Problems seen")
+        L.append("")
+        for p in b.problems:
+            L.append("- " + p)
+    logs = b.extra.get("daemon_log") or {}
+    if logs:
+        L.append("")
+        L.append("Daemon log warnings/errors: " + "; ".join(
+            "%s: %s (first: `%s`)" % (n, d["counts"], d["first"][:200]) for n, d in logs.items()))
+    dl = b.extra.get("dovecot_log") or {}
+    if dl:
+        L.append("")
+        L.append("Dovecot log warnings/errors: " + "; ".join("`%s` × %d" % (k, n) for k, n in list(dl.items())[:8]))
+    L.append("")
+    L.append("Chart: [latest.svg](latest.svg). Raw numbers: [latest.json](latest.json).")
+    return "\n".join(L) + "\n"
+
+
+def kib(v):
+    return "—" if v is None else "%.0f" % (v / 1024)
+
+
+def svg(an):
+    groups = [("1k", "1 KiB (whole session)"), ("1m", "1 MiB (RETR)"), ("20m", "20 MiB (RETR)"),
+              ("1mx16", "1 MiB × 16 parallel")]
+    colors = {"direct": "#4d4d4d", "pop3filter": "#1f77b4", "pop3filter -t cat": "#6baed6",
+              "socat": "#2ca02c", "nginx": "#d62728"}
+    W, H = 900, 460
+    left, right, top, bottom = 70, 20, 60, 110
+    ph = H - top - bottom
+    gw = (W - left - right) / len(groups)
+    bw = gw * 0.8 / len(TARGETS)
+    ratios = [an.ratio("tp", g, t) for g, _ in groups for t in TARGETS]
+    ymax = max([1.2] + [r * 1.1 for r in ratios if r is not None])
+    ymax = (int(ymax * 5) + 1) / 5.0
+
+    def y(v):
+        return top + ph - v / ymax * ph
+
+    o = []
+    o.append('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
+             'font-family="sans-serif" font-size="12">' % (W, H, W, H))
+    o.append('<rect width="100%" height="100%" fill="white"/>')
+    m = an.meta
+    o.append('<text x="%d" y="22" font-size="16" font-weight="bold">Throughput by message size, relative to direct '
+             '(labels: MiB/s)</text>' % left)
+    o.append('<text x="%d" y="40" fill="#555">%s · %d cores · kernel %s · commit %s%s · median of %d rounds</text>'
+             % (left, html.escape(m["date"]), m["cores"], html.escape(m["kernel"]), m["commit"],
+                "+" if m["dirty"] else "", m["rounds"]))
+    step = 0.2 if ymax <= 1.6 else 0.5
+    v = 0.0
+    while v <= ymax + 1e-9:
+        o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s"/>' % (
+            left, W - right, y(v), y(v), "#999" if abs(v - 1) < 1e-9 else "#e5e5e5"))
+        o.append('<text x="%d" y="%.1f" text-anchor="end">%.0f %%</text>' % (left - 6, y(v) + 4, v * 100))
+        v += step
+    for gi, (g, label) in enumerate(groups):
+        x0 = left + gi * gw + gw * 0.1
+        for ti, t in enumerate(TARGETS):
+            r = an.ratio("tp", g, t)
+            x = x0 + ti * bw
+            if r is None:
+                o.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="#999" font-size="10">n/a</text>'
+                         % (x + bw / 2, y(0) - 4))
+                continue
+            o.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s, %s: %.2f MiB/s '
+                     '(%.0f %% of direct)</title></rect>' % (x + 1, y(r), bw - 2, y(0) - y(r), colors[t],
+                                                             html.escape(t), html.escape(label),
+                                                             an.get("tp", g, t), r * 100))
+            o.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="9">%s</text>' % (
+                x + bw / 2, y(r) - 3, fmt(an.get("tp", g, t), 1)))
+        o.append('<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>' % (left + gi * gw + gw / 2, y(0) + 18,
+                                                                              html.escape(label)))
+    lx = left
+    for t in TARGETS:
+        o.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, H - 62, colors[t]))
+        name = t + (" (n/a)" if t in an.b.unavailable else "")
+        o.append('<text x="%d" y="%d">%s</text>' % (lx + 16, H - 52, html.escape(name)))
+        lx += 30 + 7 * len(name)
+    o.append('<text x="%d" y="%d" fill="#555" font-size="11">1 KiB: message octets per p50 session time '
+             '(workload 1, login included) · 1 MiB: per p50 RETR time (workload 2)</text>' % (left, H - 20))
+    o.append('<text x="%d" y="%d" fill="#555" font-size="11">20 MiB: over 5 RETRs (workload 3) · '
+             '1 MiB × 16: aggregate of 16 parallel clients (workload 4)</text>' % (left, H - 6))
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+def console_table(an):
+    rows = [("w1 p50 ms", "1", "p50"), ("w1 p99 ms", "1", "p99"), ("w2 p50 ms", "2", "p50"),
+            ("w2 p99 ms", "2", "p99"), ("w3 MiB/s", "3", "mibs"), ("w4 sessions/s", "4", "sps"),
+            ("w4 MiB/s", "4", "mibs"), ("w6 CPU s/GiB", "6", "cpu")]
+    width = 22
+    out = ["%-14s" % "" + "".join("%*s" % (width, t) for t in TARGETS)]
+    for label, w, metric in rows:
+        line = "%-14s" % label
+        for t in TARGETS:
+            if w == "6":
+                v = an.get(w, metric, t)
+                text = "" if t == "direct" else ("n/a" if v is None else fmt(v))
+            else:
+                text = cell(an, w, metric, t)
+            line += "%*s" % (width, text)
+        out.append(line)
+    return "\n".join(out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
+    p.add_argument("--quick", action="store_true", help="small workloads, to try the harness")
+    p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    p.add_argument("--no-hold", action="store_true", help="skip workload 5")
+    p.add_argument("--budget", type=int, default=int(os.environ.get("BENCH_BUDGET", "420")),
+                   help="seconds this script may take; workload 4's time cap shrinks to fit (420)")
+    a = p.parse_args()
+    a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 500, 200, 5, 2000, 30, HOLD, 200
+    if a.quick:
+        a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 50, 20, 2, 100, 10, 1000, 20
+    if a.no_hold:
+        a.hold = 0
+    for path in (POP3FILTER, LOADGEN):
+        if not os.access(path, os.X_OK):
+            sys.exit("bench: %s is missing; run `cargo build --release --workspace` first" % path)
+    # Descriptors for workload 5: as many as we may (children inherit the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for want in (65536, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, soft), max(want, hard)))
+            break
+        except (ValueError, OSError):
+            continue
+    bench = Bench(a)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        meta = bench.run()
+    except KeyboardInterrupt:
+        bench.procs.stop_all()
+        sys.exit("bench: interrupted")
+    an = Analysis(bench, meta)
+    os.makedirs(a.out, exist_ok=True)
+    md = markdown(an)
+    with open(os.path.join(a.out, "latest.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(a.out, "latest.svg"), "w") as f:
+        f.write(svg(an))
+    with open(os.path.join(a.out, "latest.json"), "w") as f:
+        json.dump({"meta": meta, "args": vars(a), "sizes": bench.size, "unavailable": bench.unavailable,
+                   "problems": bench.problems, "extra": bench.extra,
+                   "runs": {"%s|%s" % k: v for k, v in bench.results.items()},
+                   "checks": an.checks()}, f, indent=1, default=str)
+    print()
+    print(console_table(an))
+    print()
+    for label, meas, lim, ok, margin in an.checks():
+        print("%-6s %s: %s (limit %s; %s)" % ("n/a" if ok is None else ("PASS" if ok else "FAIL"), label, meas, lim, margin))
+    print()
+    print("bench: wrote %s/latest.md, latest.svg, latest.json (%d s)"
+          % (os.path.relpath(a.out, os.getcwd()), meta["seconds"]))
+    if bench.problems or os.environ.get("BENCH_KEEP"):
+        print("bench: logs kept in %s" % bench.tmp)
+    else:
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
