@@ -4,6 +4,7 @@
 //! [`server::Server`] until it fails. See docs/architecture.md for how the pieces fit.
 
 mod args;
+mod bytes;
 mod filter;
 mod listen;
 mod metrics;

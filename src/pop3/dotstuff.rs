@@ -51,10 +51,7 @@ impl Unstuffer {
                         break;
                     }
                     let chunk = &input[i..input.len().min(i + room)];
-                    let n = chunk
-                        .iter()
-                        .position(|&c| c == b'\n')
-                        .map_or(chunk.len(), |p| p + 1);
+                    let n = crate::bytes::find(b'\n', chunk).map_or(chunk.len(), |p| p + 1);
                     out[o..o + n].copy_from_slice(&chunk[..n]);
                     if chunk[n - 1] == b'\n' {
                         self.at = At::LineStart;
@@ -127,25 +124,45 @@ impl Stuffer {
     pub fn encode(&mut self, input: &[u8], out: &mut [u8]) -> (usize, usize) {
         let (mut i, mut o) = (0, 0);
         while i < input.len() {
-            let byte = input[i];
-            let need = if (self.line_start && byte == b'.') || (byte == b'\n' && !self.after_cr) {
-                2
-            } else {
-                1
-            };
-            if out.len() - o < need {
+            if self.line_start && input[i] == b'.' {
+                // A leading dot is doubled.
+                if out.len() - o < 2 {
+                    break;
+                }
+                out[o..o + 2].copy_from_slice(b"..");
+                o += 2;
+                i += 1;
+                self.line_start = false;
+                self.after_cr = false;
+                self.empty = false;
+                continue;
+            }
+            // Copy the rest of the line (up to and without its LF) in one go.
+            let rest = &input[i..];
+            let run = crate::bytes::find(b'\n', rest).unwrap_or(rest.len());
+            let n = run.min(out.len() - o);
+            if n > 0 {
+                out[o..o + n].copy_from_slice(&rest[..n]);
+                self.after_cr = rest[n - 1] == b'\r';
+                self.line_start = false;
+                self.empty = false;
+                i += n;
+                o += n;
+            }
+            if n < run || i == input.len() {
+                break; // out is full, or the input ended inside the line
+            }
+            // The LF itself: a bare one becomes CRLF.
+            let eol: &[u8] = if self.after_cr { b"\n" } else { b"\r\n" };
+            if out.len() - o < eol.len() {
                 break;
             }
-            if need == 2 {
-                out[o] = if byte == b'.' { b'.' } else { b'\r' };
-                o += 1;
-            }
-            out[o] = byte;
-            o += 1;
+            out[o..o + eol.len()].copy_from_slice(eol);
+            o += eol.len();
             i += 1;
+            self.line_start = true;
+            self.after_cr = false;
             self.empty = false;
-            self.line_start = byte == b'\n';
-            self.after_cr = byte == b'\r';
         }
         (i, o)
     }

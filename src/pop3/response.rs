@@ -116,7 +116,7 @@ impl ResponseParser {
                 }
                 Phase::StatusRest => {
                     // Skip to the end of the status line in one search.
-                    match data[i - 1..].iter().position(|&c| c == b'\n') {
+                    match crate::bytes::find(b'\n', &data[i - 1..]) {
                         Some(at) => {
                             i += at;
                             return (i, self.status_line_ended());
@@ -131,7 +131,7 @@ impl ResponseParser {
                         _ => Phase::InLine,
                     }
                 }
-                Phase::InLine => match data[i - 1..].iter().position(|&c| c == b'\n') {
+                Phase::InLine => match crate::bytes::find(b'\n', &data[i - 1..]) {
                     Some(at) => {
                         i += at;
                         self.phase = Phase::LineStart;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  origin -> down --un-stuff--> to_filter --> filter stdin
-//!  filter stdout --> (read) --stuff, LF->CRLF--> to_client --> client
+//!  filter stdout --> from_filter --stuff, LF->CRLF--> to_client --> client
 //! ```
 //!
 //! Entered when a RETR is answered `+OK` while a transformation is set (the relay holds the
@@ -25,7 +25,7 @@ use crate::server::{Ctx, Endpoint, Owner};
 use buffer::RingBuffer;
 use mio::Token;
 use selector::Interest;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::process::ExitStatus;
 
 /// How long a filter that exited may keep its stdout open through a background child before
@@ -47,6 +47,7 @@ pub struct FilterRun {
     stdout_closed: bool,
     exited: bool,
     to_filter: RingBuffer,
+    from_filter: RingBuffer,
     to_client: RingBuffer,
     unstuffer: Unstuffer,
     stuffer: Stuffer,
@@ -110,6 +111,7 @@ impl Session {
             stdout_closed: false,
             exited: false,
             to_filter: RingBuffer::new(size),
+            from_filter: RingBuffer::new(size),
             to_client: RingBuffer::new(size),
             unstuffer: Unstuffer::default(),
             stuffer: Stuffer::default(),
@@ -144,7 +146,7 @@ impl Session {
             super::set(ctx, t, Interest::new(false, write));
         }
         if let Some(t) = run.stdout {
-            let read = !run.stdout_readable && run.to_client.free() >= 2;
+            let read = !run.stdout_readable && !run.from_filter.is_full();
             super::set(ctx, t, Interest::new(read, false));
         }
         if let Some(t) = run.pidfd {
@@ -225,7 +227,7 @@ impl Session {
         let body_done = run.unstuffer.is_done();
         match run.status {
             Some(status) if status.success() => {
-                if !(body_done && run.stdout_eof) {
+                if !(body_done && run.stdout_eof && run.from_filter.is_empty()) {
                     return State::Filter;
                 }
                 if !run.terminated {
@@ -431,13 +433,24 @@ impl FilterRun {
     /// Reads the filter's output, stuffing it into `to_client`.
     fn drain(&mut self, ctx: &mut Ctx) -> bool {
         let mut progress = false;
-        let mut chunk = [0u8; 8192];
-        while self.stdout_readable && !self.stdout_eof && self.to_client.free() >= 2 {
+        loop {
+            let moved = self.read_output(ctx) | self.stuff_output();
+            if !moved {
+                return progress;
+            }
+            progress = true;
+        }
+    }
+
+    /// Reads the filter's raw output into `from_filter`, straight into its free space.
+    fn read_output(&mut self, ctx: &mut Ctx) -> bool {
+        let mut progress = false;
+        while self.stdout_readable && !self.stdout_eof && !self.from_filter.is_full() {
             let Some(stdout) = &mut self.process.stdout else {
                 break;
             };
-            let want = (self.to_client.free() / 2).min(chunk.len());
-            match stdout.read(&mut chunk[..want]) {
+            let room = self.from_filter.free();
+            match self.from_filter.read_from(stdout) {
                 Ok(0) => {
                     self.stdout_eof = true;
                     if let Some(t) = self.stdout.take() {
@@ -448,11 +461,7 @@ impl FilterRun {
                 }
                 Ok(n) => {
                     // A short read: the pipe is empty until the filter writes again.
-                    self.stdout_readable = n == want || self.stdout_closed;
-                    // At most two bytes out per byte in, and `want` left room for that.
-                    let mut out = [0u8; 2 * 8192];
-                    let (_, written) = self.stuffer.encode(&chunk[..n], &mut out);
-                    self.to_client.push(&out[..written]);
+                    self.stdout_readable = n == room || self.stdout_closed;
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdout_readable = false,
@@ -462,6 +471,35 @@ impl FilterRun {
                     self.stdout_eof = true;
                 }
             }
+        }
+        progress
+    }
+
+    /// Stuffs `from_filter` into `to_client` as far as there is room.
+    fn stuff_output(&mut self) -> bool {
+        let mut progress = false;
+        while !self.from_filter.is_empty() && self.to_client.free() > 0 {
+            let (used, written) = {
+                let (input, _) = self.from_filter.data();
+                let (space, _) = self.to_client.space();
+                self.stuffer.encode(input, space)
+            };
+            if used == 0 {
+                // The free space before the wrap is one byte and a pair is due (a doubled
+                // dot, a CRLF): go through a small buffer that push() splits across the wrap.
+                let mut pair = [0u8; 2];
+                let (input, _) = self.from_filter.data();
+                let (used, written) = self.stuffer.encode(&input[..1], &mut pair);
+                if used == 0 || self.to_client.free() < written {
+                    return progress;
+                }
+                self.to_client.push(&pair[..written]);
+                self.from_filter.consume(used);
+            } else {
+                self.to_client.commit(written);
+                self.from_filter.consume(used);
+            }
+            progress = true;
         }
         progress
     }
