@@ -48,7 +48,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 TARGETS = ["direct", "pop3filter", "pop3filter -t cat", "socat", "nginx"]
 RELAYS = TARGETS[1:]
-BUFFER = 16384  # pop3filter's default -b
+BUFFER = 32768  # pop3filter's default -b
 HOLD = 10000
 
 
@@ -867,12 +867,13 @@ def markdown(an):
     L.append("")
     h = b.extra.get("hold")
     if h:
-        L.append("Workload 5 (pop3filter only, fresh daemon, default 16 KiB buffers): %d sessions requested, "
+        L.append("Workload 5 (pop3filter only, fresh daemon, default %d KiB buffers): %d sessions requested, "
                  "**%s held** after the greeting (opened in %s s), **%s answered CAPA and QUIT** afterwards; "
                  "RSS idle %s KiB, with the sessions held %s KiB: **%s bytes per session** "
-                 "(limit 2 × 16384 + 4096 = 36864). Descriptors: the daemon had %s open, limit %s."
-                 % (h["requested"], h.get("held"), h.get("open_s"), h.get("answered"), kib(h.get("rss_idle")),
-                    kib(h.get("rss_held")), fmt(h.get("per_session"), 0), h.get("daemon_fds"), h.get("daemon_nofile")))
+                 "(limit 2 × %d + 4096 = %d). Descriptors: the daemon had %s open, limit %s."
+                 % (BUFFER // 1024, h["requested"], h.get("held"), h.get("open_s"), h.get("answered"),
+                    kib(h.get("rss_idle")), kib(h.get("rss_held")), fmt(h.get("per_session"), 0),
+                    BUFFER, 2 * BUFFER + 4096, h.get("daemon_fds"), h.get("daemon_nofile")))
         if h.get("daemon_nofile") and h["daemon_nofile"] < 2 * h["requested"] + 64:
             L.append("")
             L.append("**Environment limit:** the hard RLIMIT_NOFILE here is %d and cannot be raised (no "

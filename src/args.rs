@@ -18,7 +18,7 @@ pub const DEFAULT_PORT: u16 = 1110;
 pub const DEFAULT_ORIGIN_PORT: u16 = 110;
 /// Default per-direction buffer size of a session, in bytes (see docs/architecture.md for the
 /// measurement behind it).
-pub const DEFAULT_BUFFER: usize = 16 * 1024;
+pub const DEFAULT_BUFFER: usize = 32 * 1024;
 /// Smallest and largest buffer size accepted (the same range SPCP enforces).
 pub const BUFFER_RANGE: (usize, usize) = (512, 65535);
 /// Default address and port of the management (SPCP) listener.
@@ -101,7 +101,7 @@ fn options() -> getopts::Options {
     o.optopt(
         "b",
         "",
-        "per-session buffer size in bytes, 512-65535 (default: 16384)",
+        "per-session buffer size in bytes, 512-65535 (default: 32768)",
         "BYTES",
     );
     o.optopt(

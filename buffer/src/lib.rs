@@ -24,13 +24,31 @@
 //! `head + len` (modulo the capacity): where the next byte received goes. The invariant is
 //! `head < capacity` and `len <= capacity`; when the buffer empties, both cursors go back to the
 //! start so that the next read gets one contiguous slice.
+//!
+//! Memory is touched only as it is used: the storage is reserved at creation but initialised
+//! (zeroed) in steps, as the write cursor first reaches it, and a socket read is offered at
+//! most [`GROW`] bytes beyond what is initialised. A connection that only ever exchanges a few
+//! lines keeps one page per buffer resident, however large the buffer; one that moves bulk
+//! data initialises its whole buffer on the first pass and reads full buffers after that.
+//!
+//! ```text
+//!  +======+-----------------+.........................+
+//!  | data | free, zeroed    | reserved, untouched     |
+//!  +======+-----------------+.........................+
+//!  0      write             initialised               capacity
+//! ```
 #![deny(missing_docs)]
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 
+/// How far beyond its initialised storage a buffer offers space to a socket read.
+pub const GROW: usize = 4096;
+
 /// A ring buffer of fixed capacity.
 pub struct RingBuffer {
-    storage: Box<[u8]>,
+    /// `len()` is how much is initialised; `capacity()` is reserved once and never changes.
+    storage: Vec<u8>,
+    cap: usize,
     head: usize,
     len: usize,
 }
@@ -38,8 +56,10 @@ pub struct RingBuffer {
 impl RingBuffer {
     /// A buffer that holds at most `capacity` bytes. A capacity of zero is raised to one.
     pub fn new(capacity: usize) -> Self {
+        let cap = capacity.max(1);
         RingBuffer {
-            storage: vec![0; capacity.max(1)].into_boxed_slice(),
+            storage: Vec::with_capacity(cap),
+            cap,
             head: 0,
             len: 0,
         }
@@ -47,6 +67,11 @@ impl RingBuffer {
 
     /// How many bytes the buffer can hold.
     pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// How many bytes of storage have been initialised so far.
+    pub fn initialised(&self) -> usize {
         self.storage.len()
     }
 
@@ -84,14 +109,47 @@ impl RingBuffer {
 
     /// The free space, in the order it fills, as at most two slices.
     pub fn space(&mut self) -> (&mut [u8], &mut [u8]) {
-        let cap = self.capacity();
+        self.space_upto(usize::MAX)
+    }
+
+    /// At most `limit` bytes of the free space, in the order it fills, initialised.
+    pub fn space_upto(&mut self, limit: usize) -> (&mut [u8], &mut [u8]) {
+        let cap = self.cap;
         let write = self.head + self.len;
         if write >= cap {
+            // Wrapped: the free space lies before the read cursor, inside the data already
+            // written once, so it is initialised.
             let start = write - cap;
-            (&mut self.storage[start..self.head], &mut [])
+            let end = self.head.min(start.saturating_add(limit));
+            return (&mut self.storage[start..end], &mut []);
+        }
+        let first = (cap - write).min(limit);
+        if self.storage.len() < write + first {
+            self.storage.resize(write + first, 0);
+        }
+        // The part before the read cursor follows only when the first part reaches the end.
+        let second = if first == cap - write {
+            self.head.min(limit - first)
         } else {
-            let (before, after) = self.storage.split_at_mut(write);
-            (after, &mut before[..self.head])
+            0
+        };
+        let (before, after) = self.storage.split_at_mut(write);
+        (&mut after[..first], &mut before[..second])
+    }
+
+    /// How many bytes the next [`RingBuffer::read_from`] offers: the free space, but no more
+    /// than [`GROW`] beyond the initialised storage.
+    pub fn read_offer(&self) -> usize {
+        let write = self.head + self.len;
+        if write >= self.cap {
+            return self.cap - self.len;
+        }
+        let reach = (self.storage.len().max(write) + GROW).min(self.cap);
+        let first = reach - write;
+        if first == self.cap - write {
+            first + self.head
+        } else {
+            first
         }
     }
 
@@ -105,7 +163,7 @@ impl RingBuffer {
             "offset {offset} beyond {} bytes of data",
             self.len
         );
-        self.storage[(self.head + offset) % self.capacity()]
+        self.storage[(self.head + offset) % self.cap]
     }
 
     /// Marks `n` bytes as read, freeing their space.
@@ -137,7 +195,7 @@ impl RingBuffer {
 
     /// Copies as much of `bytes` as fits; returns how many bytes were taken.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
-        let (a, b) = self.space();
+        let (a, b) = self.space_upto(bytes.len());
         let first = a.len().min(bytes.len());
         a[..first].copy_from_slice(&bytes[..first]);
         let second = b.len().min(bytes.len() - first);
@@ -172,8 +230,9 @@ impl RingBuffer {
         if self.is_full() {
             return Ok(0);
         }
+        let offer = self.read_offer();
         let n = {
-            let (a, b) = self.space();
+            let (a, b) = self.space_upto(offer);
             if b.is_empty() {
                 source.read(a)?
             } else {
@@ -305,6 +364,48 @@ mod tests {
             }
             assert_eq!(out, input, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn storage_is_touched_only_as_used() {
+        let mut b = RingBuffer::new(64 * 1024);
+        assert_eq!(b.initialised(), 0);
+        let mut src: &[u8] = &[7u8; 100_000];
+        assert_eq!(b.read_offer(), GROW);
+        assert_eq!(
+            b.read_from(&mut src).unwrap(),
+            GROW,
+            "a read reaches GROW past the initialised part"
+        );
+        assert_eq!(b.initialised(), GROW);
+        b.push(b"abc");
+        assert_eq!(b.initialised(), GROW + 3, "push initialises what it writes");
+        let mut sink = Vec::new();
+        b.write_to(&mut sink, usize::MAX).unwrap();
+        assert!(b.is_empty());
+        // Emptied: the next read starts at 0 and may fill what is initialised plus GROW.
+        assert_eq!(b.read_offer(), GROW + 3 + GROW);
+        while !b.is_full() {
+            b.read_from(&mut src).unwrap();
+        }
+        assert_eq!(b.initialised(), 64 * 1024);
+        assert_eq!(b.len(), 64 * 1024);
+    }
+
+    #[test]
+    fn limited_space_never_skips_ahead() {
+        // Data at 3..6, write cursor at 6, storage initialised to 6: a read is offered
+        // 6..6+GROW only, never the part before the read cursor (that would be out of order).
+        let mut b = RingBuffer::new(3 * GROW);
+        b.push(b"abcdef");
+        b.consume(3);
+        assert_eq!(b.read_offer(), GROW);
+        let (x, y) = b.space_upto(usize::MAX);
+        assert_eq!(
+            (x.len(), y.len()),
+            (3 * GROW - 6, 3),
+            "space() offers everything"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl<S: Read> Side<S> {
     /// Reads once into the free space of `buf`; returns the byte count. Notes the end of
     /// stream and whether the kernel may have more.
     pub fn fill(&mut self, buf: &mut RingBuffer) -> io::Result<usize> {
-        let room = buf.free();
+        let room = buf.read_offer();
         match buf.read_from(&mut self.io) {
             Ok(0) if room > 0 => {
                 self.eof = true;

@@ -449,7 +449,7 @@ impl FilterRun {
             let Some(stdout) = &mut self.process.stdout else {
                 break;
             };
-            let room = self.from_filter.free();
+            let room = self.from_filter.read_offer();
             match self.from_filter.read_from(stdout) {
                 Ok(0) => {
                     self.stdout_eof = true;
