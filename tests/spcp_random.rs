@@ -1,7 +1,8 @@
 //! SPCP under random and hostile traffic (docs/spcp.md): 10 000 seeded random frames get
 //! exactly the answers a model of the spec predicts; the listener is on 127.0.0.1 only; `-U FILE`
 //! and no credentials; a flood (one connection that never reads its answers, one that does)
-//! stalls neither a RETR of the big message nor other management connections.
+//! stalls neither a RETR of the big message nor other management connections; 200 idle
+//! management connections do not slow POP3 and all still answer afterwards.
 
 mod common;
 mod spcp_support;
@@ -254,4 +255,36 @@ fn a_flood_stalls_neither_pop3_nor_other_managers() {
     }
     let frames: Vec<usize> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     eprintln!("RETR in {took:?}, floods wrote {frames:?} frames, managers took {slowest:?}");
+}
+
+#[test]
+fn two_hundred_idle_managers_do_not_slow_pop3() {
+    let proxy = proxy(&[]);
+    big_direct();
+    // 200 management connections held open and idle, half of them logged in.
+    let mut idle: Vec<Spcp> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                Spcp::login(proxy.mgmt_port)
+            } else {
+                Spcp::connect(proxy.mgmt_port)
+            }
+        })
+        .collect();
+    // POP3 at full speed meanwhile: three RETRs of the 20 MiB message, each exact.
+    let started = Instant::now();
+    for _ in 0..3 {
+        let got = retr(&mut pop3(proxy.port, "big"), 1);
+        assert_big(&got, "RETR with 200 idle managers");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "3 x 20 MiB took {took:?}");
+    // Every idle manager is still there and answers.
+    for (i, m) in idle.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            assert!(m.num(CONNS) <= 1, "manager {i}");
+        } else {
+            m.script("02 > 01"); // not logged in
+        }
+    }
 }
