@@ -283,16 +283,22 @@ impl Proxy {
     /// Unless `args` has `-o PORT`, the management listener gets a free port
     /// (the default, 9090, would clash between tests running in parallel).
     pub fn start(args: &[&str]) -> Proxy {
-        Proxy::start_with(args, None)
+        Proxy::start_with(args, None, &[])
     }
 
     /// Like `start`, with the daemon's open-files limit (soft and hard) set to
     /// `nofile`, so that it runs out of descriptors.
     pub fn start_limited(nofile: u64, args: &[&str]) -> Proxy {
-        Proxy::start_with(args, Some(nofile))
+        Proxy::start_with(args, Some(nofile), &[])
     }
 
-    fn start_with(args: &[&str], nofile: Option<u64>) -> Proxy {
+    /// Like `start`, the daemon run through `wrapper` (a command and its arguments that end
+    /// by exec'ing the daemon with the arguments that follow them).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Proxy {
+        Proxy::start_with(args, None, wrapper)
+    }
+
+    fn start_with(args: &[&str], nofile: Option<u64>, wrapper: &[&str]) -> Proxy {
         let free_mgmt = free_port().to_string();
         let mut with_mgmt: Vec<&str> = Vec::new();
         if !args.contains(&"-o") {
@@ -312,7 +318,15 @@ impl Proxy {
             .unwrap_or_else(|| panic!("Proxy::start needs -p PORT in {args:?}"));
         let log_path = scratch("proxy").with_extension("log");
         let log = File::create(&log_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pop3filter"));
+        let bin = env!("CARGO_BIN_EXE_pop3filter");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(bin),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
         if let Some(n) = nofile {
             let limit = libc::rlimit {
                 rlim_cur: n,
