@@ -22,6 +22,7 @@ use stm::{Machine, Stm};
 
 mod connect;
 mod filter;
+mod filter_run;
 
 /// How many read-parse-write rounds one event may run before the session yields to others.
 pub(super) const ROUNDS_PER_EVENT: usize = 32;
@@ -56,7 +57,7 @@ pub struct Session {
     relay: Relay,
     ending: String,
     more: bool,
-    filter: Option<Box<filter::FilterRun>>,
+    filter: Option<Box<filter_run::FilterRun>>,
     last_active: Instant,
     /// Bytes already added to the daemon's counter.
     reported: u64,

@@ -16,17 +16,13 @@
 //! input consumed. A failure before any output turns the reply into `-ERR`; after output began
 //! the client is closed without the terminator and the origin without QUIT.
 
+use super::filter_run::FilterRun;
 use super::{Readiness, Session};
-use crate::filter::{self, FilterEnv, Process};
-use crate::pop3::dotstuff::{Stuffer, Unstuffer};
-use crate::pop3::relay::{Fault, Side};
+use crate::filter::{self, FilterEnv};
+use crate::pop3::relay::Fault;
 use crate::pop3::State;
 use crate::server::{Ctx, Endpoint, Owner};
-use buffer::RingBuffer;
-use mio::Token;
 use selector::Interest;
-use std::io::{self, Write};
-use std::process::ExitStatus;
 
 /// How long a filter that exited may keep its stdout open through a background child before
 /// that child is killed (or the inactivity timeout, if shorter).
@@ -34,30 +30,6 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reply to a RETR whose transformation failed before writing anything.
 const FILTER_FAILED: &[u8] = b"-ERR The message could not be transformed\r\n";
-
-/// One message on its way through a filter.
-pub struct FilterRun {
-    process: Process,
-    stdin: Option<Token>,
-    stdout: Option<Token>,
-    pidfd: Option<Token>,
-    stdin_writable: bool,
-    stdout_readable: bool,
-    /// The filter's end of stdout is closed: read to the end of stream.
-    stdout_closed: bool,
-    exited: bool,
-    to_filter: RingBuffer,
-    from_filter: RingBuffer,
-    to_client: RingBuffer,
-    unstuffer: Unstuffer,
-    stuffer: Stuffer,
-    /// The status line and output have started going to the client.
-    released: bool,
-    stdout_eof: bool,
-    status: Option<ExitStatus>,
-    /// The terminator is in `to_client`.
-    terminated: bool,
-}
 
 impl Session {
     /// Starts the filter for the diverted RETR; without one, the body is relayed unchanged.
@@ -101,25 +73,9 @@ impl Session {
             .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
             .ok();
         let size = ctx.config.buffer_size;
-        self.filter = Some(Box::new(FilterRun {
-            process,
-            stdin,
-            stdout,
-            pidfd,
-            stdin_writable: true,
-            stdout_readable: false,
-            stdout_closed: false,
-            exited: false,
-            to_filter: RingBuffer::new(size),
-            from_filter: RingBuffer::new(size),
-            to_client: RingBuffer::new(size),
-            unstuffer: Unstuffer::default(),
-            stuffer: Stuffer::default(),
-            released: false,
-            stdout_eof: false,
-            status: None,
-            terminated: false,
-        }));
+        self.filter = Some(Box::new(FilterRun::new(
+            process, stdin, stdout, pidfd, size,
+        )));
         self.pump_filter(ctx)
     }
 
@@ -352,170 +308,5 @@ impl Session {
         if run.status.is_none() && run.process.reap().is_none() {
             ctx.orphans.adopt(run.process);
         }
-    }
-}
-
-impl FilterRun {
-    /// Un-stuffs the diverted body from `down` into `to_filter` (or drops it once the filter's
-    /// stdin is closed), up to the terminator.
-    fn decode(&mut self, down: &mut RingBuffer) -> bool {
-        let mut progress = false;
-        while !self.unstuffer.is_done() && !down.is_empty() {
-            let discard = self.process.stdin.is_none();
-            if !discard && self.to_filter.free() < 2 {
-                break;
-            }
-            let (taken, written) = {
-                let (data, _) = down.data();
-                if discard {
-                    let mut sink = [0u8; 4096];
-                    self.unstuffer.decode(data, &mut sink)
-                } else {
-                    let (space, _) = self.to_filter.space();
-                    self.unstuffer.decode(data, space)
-                }
-            };
-            down.consume(taken);
-            if !discard {
-                self.to_filter.commit(written);
-            }
-            if taken == 0 && written == 0 {
-                break;
-            }
-            progress = true;
-        }
-        progress
-    }
-
-    /// Writes `to_filter` into the filter's stdin; closes stdin after the whole body.
-    fn feed(&mut self, ctx: &mut Ctx) -> bool {
-        let mut progress = false;
-        while let Some(stdin) = &mut self.process.stdin {
-            if self.to_filter.is_empty() {
-                if self.unstuffer.is_done() {
-                    self.close_stdin(ctx); // end of message: the filter sees EOF
-                    progress = true;
-                }
-                break;
-            }
-            if !self.stdin_writable {
-                break;
-            }
-            let wanted = self.to_filter.len();
-            match self.to_filter.write_to(stdin, usize::MAX) {
-                Ok(n) => {
-                    // A short write: the pipe is full until the filter reads.
-                    self.stdin_writable = n == wanted;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdin_writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    // The filter closed its stdin early (EPIPE): not an error by itself; the
-                    // rest of the body is dropped.
-                    self.close_stdin(ctx);
-                    let n = self.to_filter.len();
-                    self.to_filter.consume(n);
-                    progress = true;
-                }
-            }
-        }
-        progress
-    }
-
-    fn close_stdin(&mut self, ctx: &mut Ctx) {
-        if let Some(t) = self.stdin.take() {
-            ctx.selector.remove(t);
-        }
-        self.process.stdin = None;
-    }
-
-    /// Reads the filter's output, stuffing it into `to_client`.
-    fn drain(&mut self, ctx: &mut Ctx) -> bool {
-        let mut progress = false;
-        loop {
-            let moved = self.read_output(ctx) | self.stuff_output();
-            if !moved {
-                return progress;
-            }
-            progress = true;
-        }
-    }
-
-    /// Reads the filter's raw output into `from_filter`, straight into its free space.
-    fn read_output(&mut self, ctx: &mut Ctx) -> bool {
-        let mut progress = false;
-        while self.stdout_readable && !self.stdout_eof && !self.from_filter.is_full() {
-            let Some(stdout) = &mut self.process.stdout else {
-                break;
-            };
-            let room = self.from_filter.read_offer();
-            match self.from_filter.read_from(stdout) {
-                Ok(0) => {
-                    self.stdout_eof = true;
-                    if let Some(t) = self.stdout.take() {
-                        ctx.selector.remove(t);
-                    }
-                    self.process.stdout = None;
-                    progress = true;
-                }
-                Ok(n) => {
-                    // A short read: the pipe is empty until the filter writes again.
-                    self.stdout_readable = n == room || self.stdout_closed;
-                    progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdout_readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::warn!("filter pid {} stdout: {e}", self.process.pid());
-                    self.stdout_eof = true;
-                }
-            }
-        }
-        progress
-    }
-
-    /// Stuffs `from_filter` into `to_client` as far as there is room.
-    fn stuff_output(&mut self) -> bool {
-        let mut progress = false;
-        while !self.from_filter.is_empty() && self.to_client.free() > 0 {
-            let (used, written) = {
-                let (input, _) = self.from_filter.data();
-                let (space, _) = self.to_client.space();
-                self.stuffer.encode(input, space)
-            };
-            if used == 0 {
-                // The free space before the wrap is one byte and a pair is due (a doubled
-                // dot, a CRLF): go through a small buffer that push() splits across the wrap.
-                let mut pair = [0u8; 2];
-                let (input, _) = self.from_filter.data();
-                let (used, written) = self.stuffer.encode(&input[..1], &mut pair);
-                if used == 0 || self.to_client.free() < written {
-                    return progress;
-                }
-                self.to_client.push(&pair[..written]);
-                self.from_filter.consume(used);
-            } else {
-                self.to_client.commit(written);
-                self.from_filter.consume(used);
-            }
-            progress = true;
-        }
-        progress
-    }
-
-    fn output_began(&self) -> bool {
-        !self.to_client.is_empty() || self.terminated
-    }
-
-    /// Writes filtered bytes to the client (after the status line, which goes first).
-    fn write_client<W: Write>(&mut self, client: &mut Side<W>, sent: &mut u64) -> io::Result<bool> {
-        let mut progress = false;
-        while self.released && client.writable && !self.to_client.is_empty() {
-            let n = client.flush(&mut self.to_client, usize::MAX)?;
-            *sent += n as u64;
-            progress |= n > 0;
-        }
-        Ok(progress)
     }
 }
