@@ -29,7 +29,8 @@ test: deps
 soak: deps
 	$(CARGO) build --workspace --all-targets
 	for i in 1 2 3 4 5; do \
-	  $(CARGO) test --test faults_origin --test faults_client --test faults_filter \
+	  $(CARGO) test --test faults_origin --test faults_origin_filter --test faults_client \
+	    --test faults_client_input --test faults_filter \
 	    --test shutdown --test load --test limits --test spcp_random || exit 1; \
 	done
 

@@ -1,5 +1,6 @@
 //! Fault injection on the origin side (issue 6), against scripted origins
-//! (`faults_support::Origin`) so each fault is timed exactly.
+//! (`faults_support::Origin`) so each fault is timed exactly. The faults
+//! during a filtered RETR are in `tests/faults_origin_filter.rs`.
 //!
 //! Every case first runs one complete session (the origin's connection 0)
 //! and takes the daemon's baseline (descriptors, children, VmRSS); then the
@@ -20,54 +21,22 @@
 //! client without the terminator, and one that stalls before the reply gives
 //! `-ERR`; in no case does the origin receive a QUIT it was not sent by the
 //! client. An origin that never answers the proxy's CAPA probe ends the
-//! session at the timeout. With a filter: an origin that closes or stalls in
-//! the middle of a filtered RETR after the filter's output began closes the
-//! client without the terminator; one that closes or stalls before that
-//! output must give `-ERR` (those two cases found daemon bugs, since fixed:
-//! the -ERR was staged but never written, and a stalled origin was waited
-//! for forever).
+//! session at the timeout.
 
 mod common;
 mod faults_support;
 
-use common::Proxy;
 use faults_support::{
-    big_body, has_quit, has_terminator, is_retr, s, small_retr, small_stat, tail, Baseline, Client,
-    Origin, OriginConn, RssWatch, BIG_SIZE,
+    assert_cut_reply, assert_one_err_line, big_retr_head, dies_mid_big_retr, has_quit, is_retr, s,
+    stalled_retr_part, stalls_mid_retr, start_scripted, still_serves_scripted, Client, Origin,
+    OriginConn, RssWatch,
 };
 use std::time::{Duration, Instant};
-
-/// The daemon in front of `origin`, a first full session, and the baseline.
-fn start(origin: &Origin, extra: &[&str]) -> (Proxy, Baseline) {
-    let proxy = Proxy::for_origin(origin.port, extra);
-    faults_support::assert_serves(proxy.port, &small_stat(), &small_retr(1));
-    let base = Baseline::take(proxy.pid());
-    (proxy, base)
-}
-
-/// After a fault: nothing leaked, a new full session works, still nothing
-/// leaked.
-fn still_serves(proxy: &Proxy, base: &Baseline, fault: &str) {
-    base.assert_no_leak(fault);
-    faults_support::assert_serves(proxy.port, &small_stat(), &small_retr(1));
-    base.assert_no_leak(&format!("the session after {fault}"));
-}
-
-/// Asserts `bytes` is exactly one `-ERR` line.
-fn assert_one_err_line(bytes: &[u8], what: &str) {
-    assert!(
-        bytes.starts_with(b"-ERR")
-            && bytes.ends_with(b"\r\n")
-            && bytes.iter().filter(|&&b| b == b'\n').count() == 1,
-        "{what}: expected one -ERR line, got {}",
-        s(bytes)
-    );
-}
 
 #[test]
 fn origin_refusing_gives_an_err_greeting_then_close() {
     let origin = Origin::normal();
-    let (proxy, base) = start(&origin, &[]);
+    let (proxy, base) = start_scripted(&origin, &[]);
     origin.set_refusing(true);
     let mut c = Client::connect(proxy.port);
     let got = c.read_to_close(Duration::from_secs(5));
@@ -89,7 +58,7 @@ fn origin_refusing_gives_an_err_greeting_then_close() {
         got.elapsed
     );
     origin.set_refusing(false);
-    still_serves(&proxy, &base, "a refused connection");
+    still_serves_scripted(&proxy, &base, "a refused connection");
 }
 
 #[test]
@@ -97,7 +66,7 @@ fn origin_accepting_and_never_greeting_gives_err_at_the_timeout() {
     let origin = Origin::faulty(|c: &mut OriginConn| {
         c.wait_close(Duration::from_secs(15));
     });
-    let (proxy, base) = start(&origin, &["-T", "1"]);
+    let (proxy, base) = start_scripted(&origin, &["-T", "1"]);
     let started = Instant::now();
     let mut c = Client::connect(proxy.port);
     let got = c.read_to_close(Duration::from_secs(6));
@@ -117,7 +86,7 @@ fn origin_accepting_and_never_greeting_gives_err_at_the_timeout() {
         Vec::<String>::new(),
         "nothing is sent to an origin that never greeted"
     );
-    still_serves(&proxy, &base, "an origin that never greets");
+    still_serves_scripted(&proxy, &base, "an origin that never greets");
 }
 
 #[test]
@@ -128,7 +97,7 @@ fn origin_err_greeting_is_relayed_unchanged() {
         // A proxy that probed with CAPA now would show up here.
         c.wait_close(Duration::from_millis(400));
     });
-    let (proxy, base) = start(&origin, &[]);
+    let (proxy, base) = start_scripted(&origin, &[]);
     let mut c = Client::connect(proxy.port);
     let got = c.read_to_close(Duration::from_secs(5));
     assert!(got.ended(), "not closed: {}", s(&got.bytes));
@@ -143,7 +112,7 @@ fn origin_err_greeting_is_relayed_unchanged() {
         Vec::<String>::new(),
         "no CAPA probe after a -ERR greeting"
     );
-    still_serves(&proxy, &base, "a -ERR greeting");
+    still_serves_scripted(&proxy, &base, "a -ERR greeting");
 }
 
 #[test]
@@ -162,7 +131,7 @@ fn origin_endless_greeting_line_keeps_memory_bounded() {
         // Then silence, without ever ending the line.
         c.wait_close(Duration::from_secs(15));
     });
-    let (proxy, base) = start(&origin, &["-T", "1"]);
+    let (proxy, base) = start_scripted(&origin, &["-T", "1"]);
     let rss = RssWatch::start(proxy.pid());
     let mut c = Client::connect(proxy.port);
     let got = c.read_to_close(Duration::from_secs(12));
@@ -195,7 +164,7 @@ fn origin_endless_greeting_line_keeps_memory_bounded() {
         "the proxy kept the connection to the origin"
     );
     assert!(!has_quit(&origin.commands(1)), "{:?}", origin.commands(1));
-    still_serves(&proxy, &base, "an endless greeting line");
+    still_serves_scripted(&proxy, &base, "an endless greeting line");
 }
 
 /// An origin that dies once the client is logged in and idle: after
@@ -212,7 +181,7 @@ fn origin_dies_while_idle(farewell: &'static [u8], reset: bool) {
             c.reset();
         }
     });
-    let (proxy, base) = start(&origin, &[]);
+    let (proxy, base) = start_scripted(&origin, &[]);
     let mut c = Client::session(proxy.port, "alice");
     let got = c.read_to_close(Duration::from_secs(5));
     assert!(got.ended(), "the client was not closed: {}", s(&got.bytes));
@@ -232,7 +201,7 @@ fn origin_dies_while_idle(farewell: &'static [u8], reset: bool) {
         assert_eq!(s(&got.bytes), s(farewell), "the origin's last words");
     }
     assert!(got.elapsed < Duration::from_secs(2), "{:?}", got.elapsed);
-    still_serves(&proxy, &base, "an origin that died during an idle session");
+    still_serves_scripted(&proxy, &base, "an origin that died during an idle session");
 }
 
 #[test]
@@ -249,20 +218,8 @@ fn origin_reset_during_an_idle_session_closes_the_client() {
 /// it, then dies (FIN or reset).
 fn origin_dies_mid_big_retr(reset: bool) {
     const SENT: usize = 5_000_000;
-    let origin = Origin::faulty(move |c: &mut OriginConn| {
-        if c.serve_until(is_retr).is_none() {
-            return;
-        }
-        let mut data = format!("+OK {BIG_SIZE} octets\r\n").into_bytes();
-        data.extend_from_slice(&big_body(SENT));
-        if !c.send(&data) {
-            return;
-        }
-        if reset {
-            c.reset();
-        }
-    });
-    let (proxy, base) = start(&origin, &[]);
+    let origin = Origin::faulty(dies_mid_big_retr(SENT, reset));
+    let (proxy, base) = start_scripted(&origin, &[]);
     let rss = RssWatch::start(proxy.pid());
     let mut c = Client::session(proxy.port, "big");
     c.cmd("RETR 1");
@@ -278,19 +235,9 @@ fn origin_dies_mid_big_retr(reset: bool) {
         "the client was not closed ({} bytes)",
         got.bytes.len()
     );
-    let mut sent = format!("+OK {BIG_SIZE} octets\r\n").into_bytes();
-    sent.extend_from_slice(&big_body(SENT));
-    if got.bytes.starts_with(b"-ERR") {
-        // Acceptable only if nothing of the reply reached the client.
-        assert_one_err_line(&got.bytes, "origin died before anything was relayed");
-    } else {
-        assert!(
-            sent.starts_with(&got.bytes),
-            "the client got bytes the origin did not send; ends {}",
-            tail(&got.bytes, 200)
-        );
-        assert!(!has_terminator(&got.bytes), "terminator after a cut reply");
-    }
+    let sent = big_retr_head(SENT);
+    // -ERR is acceptable only if nothing of the reply reached the client.
+    assert_cut_reply(&got.bytes, &sent, "origin died mid-RETR");
     if !reset {
         assert_eq!(
             got.bytes.len(),
@@ -299,7 +246,7 @@ fn origin_dies_mid_big_retr(reset: bool) {
         );
     }
     faults_support::assert_rss_bounded(&base, peak, 4096, "origin died mid-RETR");
-    still_serves(&proxy, &base, "an origin that died mid-RETR");
+    still_serves_scripted(&proxy, &base, "an origin that died mid-RETR");
 }
 
 #[test]
@@ -338,7 +285,7 @@ fn origin_answering_list_with_random_bytes_is_relayed_then_closed() {
         }
         c.send(&garbage());
     });
-    let (proxy, base) = start(&origin, &[]);
+    let (proxy, base) = start_scripted(&origin, &[]);
     let mut c = Client::session(proxy.port, "alice");
     c.cmd("LIST");
     let got = c.read_to_close(Duration::from_secs(5));
@@ -352,7 +299,7 @@ fn origin_answering_list_with_random_bytes_is_relayed_then_closed() {
         s(&got.bytes),
         want.len()
     );
-    still_serves(&proxy, &base, "random bytes for LIST");
+    still_serves_scripted(&proxy, &base, "random bytes for LIST");
 }
 
 #[test]
@@ -376,7 +323,7 @@ fn origin_answering_with_reply_lookalikes_is_relayed_then_closed() {
         c.send(NOOP);
         c.send(TRAILER);
     });
-    let (proxy, base) = start(&origin, &[]);
+    let (proxy, base) = start_scripted(&origin, &[]);
     let mut c = Client::session(proxy.port, "alice");
     c.cmd("LIST");
     assert_eq!(s(&c.multi()), s(LIST));
@@ -391,29 +338,22 @@ fn origin_answering_with_reply_lookalikes_is_relayed_then_closed() {
     );
     assert!(origin.wait_done(1, Duration::from_secs(3)));
     assert_eq!(origin.commands(1).last().map(String::as_str), Some("NOOP"));
-    still_serves(&proxy, &base, "replies nobody asked for");
+    still_serves_scripted(&proxy, &base, "replies nobody asked for");
 }
 
 #[test]
 fn origin_stalling_mid_reply_closes_the_client_without_terminator() {
-    const PART: usize = 2000;
-    let origin = Origin::faulty(|c: &mut OriginConn| {
-        if c.serve_until(is_retr).is_none() {
-            return;
-        }
-        let mut data = b"+OK 5000 octets\r\n".to_vec();
-        data.extend_from_slice(&big_body(PART));
-        c.send(&data);
-        c.wait_close(Duration::from_secs(15));
-    });
-    let (proxy, base) = start(&origin, &["-T", "1"]);
+    let origin = Origin::faulty(stalls_mid_retr);
+    let (proxy, base) = start_scripted(&origin, &["-T", "1"]);
     let mut c = Client::session(proxy.port, "alice");
     c.cmd("RETR 1");
     let got = c.read_to_close(Duration::from_secs(6));
     assert!(got.ended(), "not closed within 6 s: {}", s(&got.bytes));
-    let mut want = b"+OK 5000 octets\r\n".to_vec();
-    want.extend_from_slice(&big_body(PART));
-    assert_eq!(s(&got.bytes), s(&want), "the part sent, no terminator");
+    assert_eq!(
+        s(&got.bytes),
+        s(&stalled_retr_part()),
+        "the part sent, no terminator"
+    );
     assert!(
         got.elapsed >= Duration::from_millis(900) && got.elapsed < Duration::from_secs(4),
         "closed after {:?} with -T 1",
@@ -424,7 +364,7 @@ fn origin_stalling_mid_reply_closes_the_client_without_terminator() {
         "the stalled origin connection stays open"
     );
     assert!(!has_quit(&origin.commands(1)), "{:?}", origin.commands(1));
-    still_serves(&proxy, &base, "an origin stalling mid-reply");
+    still_serves_scripted(&proxy, &base, "an origin stalling mid-reply");
 }
 
 #[test]
@@ -435,7 +375,7 @@ fn origin_stalling_before_the_reply_gives_err_at_the_timeout() {
         }
         c.wait_close(Duration::from_secs(15));
     });
-    let (proxy, base) = start(&origin, &["-T", "1"]);
+    let (proxy, base) = start_scripted(&origin, &["-T", "1"]);
     let mut c = Client::session(proxy.port, "alice");
     c.cmd("RETR 1");
     let got = c.read_to_close(Duration::from_secs(6));
@@ -448,7 +388,7 @@ fn origin_stalling_before_the_reply_gives_err_at_the_timeout() {
     );
     assert!(origin.wait_done(1, Duration::from_secs(3)));
     assert!(!has_quit(&origin.commands(1)), "{:?}", origin.commands(1));
-    still_serves(&proxy, &base, "an origin silent after RETR");
+    still_serves_scripted(&proxy, &base, "an origin silent after RETR");
 }
 
 #[test]
@@ -458,7 +398,7 @@ fn origin_never_answering_the_capa_probe_ends_at_the_timeout() {
         // The proxy's CAPA (and anything after it) gets no answer.
         c.wait_close(Duration::from_secs(15));
     });
-    let (proxy, base) = start(&origin, &["-T", "1"]);
+    let (proxy, base) = start_scripted(&origin, &["-T", "1"]);
     let mut c = Client::connect(proxy.port);
     assert_eq!(
         s(&c.line()),
@@ -482,156 +422,5 @@ fn origin_never_answering_the_capa_probe_ends_at_the_timeout() {
     }
     assert!(origin.wait_done(1, Duration::from_secs(3)));
     assert!(!has_quit(&origin.commands(1)), "{:?}", origin.commands(1));
-    still_serves(&proxy, &base, "an origin that never answers CAPA");
-}
-
-#[test]
-fn origin_closing_mid_filtered_retr_closes_the_client_without_terminator() {
-    const SENT: usize = 3_000_000;
-    let origin = Origin::faulty(|c: &mut OriginConn| {
-        if c.serve_until(is_retr).is_none() {
-            return;
-        }
-        let mut data = format!("+OK {BIG_SIZE} octets\r\n").into_bytes();
-        data.extend_from_slice(&big_body(SENT));
-        c.send(&data);
-    });
-    let (proxy, base) = start(&origin, &["-t", "cat"]);
-    let mut c = Client::session(proxy.port, "big");
-    c.cmd("RETR 1");
-    let got = c.read_to_close(Duration::from_secs(15));
-    assert!(got.ended(), "not closed ({} bytes)", got.bytes.len());
-    let mut sent = format!("+OK {BIG_SIZE} octets\r\n").into_bytes();
-    sent.extend_from_slice(&big_body(SENT));
-    if got.bytes.starts_with(b"-ERR") {
-        assert_one_err_line(&got.bytes, "origin died before the filter wrote");
-    } else {
-        assert!(
-            sent.starts_with(&got.bytes),
-            "the client got bytes the origin did not send: ends {}",
-            tail(&got.bytes, 200)
-        );
-        assert!(!has_terminator(&got.bytes), "terminator after a cut reply");
-    }
-    eprintln!(
-        "origin died mid filtered RETR: {} of {} bytes",
-        got.bytes.len(),
-        sent.len()
-    );
-    still_serves(&proxy, &base, "an origin that died mid filtered RETR");
-}
-
-/// An origin that sends the status line and 2000 bytes of a RETR body and
-/// then stalls, with a filter (-T 1): the client is closed without the
-/// terminator if the filter's output began, and gets `-ERR` if not.
-fn origin_stalling_mid_filtered_retr(filter: &str, output_begins: bool) {
-    const PART: usize = 2000;
-    let origin = Origin::faulty(|c: &mut OriginConn| {
-        if c.serve_until(is_retr).is_none() {
-            return;
-        }
-        let mut data = b"+OK 5000 octets\r\n".to_vec();
-        data.extend_from_slice(&big_body(PART));
-        c.send(&data);
-        c.wait_close(Duration::from_secs(15));
-    });
-    let proxy = Proxy::for_origin(origin.port, &["-T", "1", "-t", filter]);
-    // First session without RETR: RETR is the fault here.
-    let mut c = Client::session(proxy.port, "alice");
-    c.cmd("STAT");
-    assert_eq!(s(&c.line()), s(&small_stat()));
-    c.cmd("QUIT");
-    assert!(c.line().starts_with(b"+OK"));
-    drop(c);
-    let base = Baseline::take(proxy.pid());
-    let mut c = Client::session(proxy.port, "alice");
-    c.cmd("RETR 1");
-    let got = c.read_to_close(Duration::from_secs(6));
-    eprintln!(
-        "{filter}: the client got {} bytes in {:?}: {}",
-        got.bytes.len(),
-        got.elapsed,
-        s(&got.bytes)
-    );
-    if output_begins {
-        assert!(
-            got.ended(),
-            "{filter}: not closed within 6 s: {}",
-            s(&got.bytes)
-        );
-        let mut want = b"+OK 5000 octets\r\n".to_vec();
-        want.extend_from_slice(&big_body(PART));
-        assert!(
-            want.starts_with(&got.bytes) && got.bytes.starts_with(b"+OK"),
-            "{filter}: {}",
-            s(&got.bytes)
-        );
-    } else {
-        // Nothing of the reply was relayed: -ERR (the session may go on, or
-        // be closed).
-        assert!(
-            got.bytes.starts_with(b"-ERR"),
-            "{filter}: nothing but silence for {:?} (-T 1): {}",
-            got.elapsed,
-            s(&got.bytes)
-        );
-    }
-    assert!(
-        got.elapsed < Duration::from_secs(4),
-        "{filter}: the stalled RETR ended after {:?} with -T 1",
-        got.elapsed
-    );
-    assert!(!has_terminator(&got.bytes));
-    drop(c);
-    assert!(origin.wait_done(1, Duration::from_secs(3)));
-    assert!(!has_quit(&origin.commands(1)), "{:?}", origin.commands(1));
-    base.assert_no_leak(filter);
-    let mut c = Client::session(proxy.port, "alice");
-    c.cmd("STAT");
-    assert_eq!(s(&c.line()), s(&small_stat()), "a new session is served");
-    c.cmd("QUIT");
-    assert!(c.line().starts_with(b"+OK"));
-    drop(c);
-    base.assert_no_leak(&format!("the session after {filter}"));
-}
-
-#[test]
-fn origin_stalling_mid_filtered_retr_after_output_closes_without_terminator() {
-    origin_stalling_mid_filtered_retr("cat", true);
-}
-
-#[test]
-fn origin_stalling_mid_filtered_retr_before_output_gives_err() {
-    origin_stalling_mid_filtered_retr("cat >/dev/null; echo done", false);
-}
-
-#[test]
-fn origin_closing_mid_filtered_retr_before_output_gives_err() {
-    // The filter writes nothing until its input ends, so nothing of the
-    // reply has gone to the client when the origin goes: the client must be
-    // told -ERR (docs/pop3-session.md, FILTER: "the origin disconnects
-    // mid-body: -ERR (before output)").
-    let origin = Origin::faulty(|c: &mut OriginConn| {
-        if c.serve_until(is_retr).is_none() {
-            return;
-        }
-        let mut data = format!("+OK {BIG_SIZE} octets\r\n").into_bytes();
-        data.extend_from_slice(&big_body(100_000));
-        c.send(&data);
-    });
-    let proxy = Proxy::for_origin(origin.port, &["-t", "cat >/dev/null; echo done"]);
-    // RETR 1 through this filter: the origin's status line, then "done".
-    let retr = small_retr(1);
-    let status_end = retr.iter().position(|&b| b == b'\n').unwrap() + 1;
-    let filtered = [&retr[..status_end], b"done\r\n.\r\n"].concat();
-    faults_support::assert_serves(proxy.port, &small_stat(), &filtered);
-    let base = Baseline::take(proxy.pid());
-    let mut c = Client::session(proxy.port, "big");
-    c.cmd("RETR 1");
-    let got = c.read_to_close(Duration::from_secs(5));
-    assert!(got.ended(), "not closed: {}", s(&got.bytes));
-    assert_one_err_line(&got.bytes, "origin closed before the filter's output");
-    base.assert_no_leak("an origin that died before the filter wrote");
-    faults_support::assert_serves(proxy.port, &small_stat(), &filtered);
-    base.assert_no_leak("the session after an origin that died before the filter wrote");
+    still_serves_scripted(&proxy, &base, "an origin that never answers CAPA");
 }

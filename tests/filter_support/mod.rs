@@ -1,13 +1,21 @@
 //! Helpers shared by `tests/filter.rs` and `tests/filter_load.rs` (the
 //! transformation tests): a streaming raw client for 20 MiB replies that never
 //! holds more than one chunk, the direct reference reply of the big message,
-//! a look at the daemon's children and memory through /proc, scratch dirs,
+//! a look at the daemon's children and memory through /proc (on top of
+//! `tests/proc_support/`, shared with `faults_support`), scratch dirs,
 //! and a scripted origin that reports whether the proxy said QUIT.
 //! Use it after `mod common;` with `mod filter_support;`.
 
 #![allow(dead_code)]
 
+#[path = "../proc_support/mod.rs"]
+mod proc_support;
+
+#[allow(unused_imports)]
+pub use proc_support::{children, eventually, processes, ProcInfo};
+
 use crate::common::{dovecot, excerpt, Pop3, Proxy, PASSWORD};
+use proc_support::vm_rss_kib;
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A logged-in `Pop3` session (greeting read).
 pub fn session(port: u16, user: &str) -> Pop3 {
@@ -252,68 +260,6 @@ pub fn unstuff_body(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A process as /proc/PID/stat describes it.
-#[derive(Debug, Clone)]
-pub struct ProcInfo {
-    pub pid: i32,
-    pub comm: String,
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-}
-
-/// Every process visible in /proc.
-pub fn processes() -> Vec<ProcInfo> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue; // gone meanwhile
-        };
-        // pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if rest.len() < 3 {
-            continue;
-        }
-        out.push(ProcInfo {
-            pid,
-            comm: stat[open + 1..close].to_string(),
-            state: rest[0].chars().next().unwrap_or('?'),
-            ppid: rest[1].parse().unwrap_or(0),
-            pgrp: rest[2].parse().unwrap_or(0),
-        });
-    }
-    out
-}
-
-/// The children of `pid` (any state).
-pub fn children(pid: u32) -> Vec<ProcInfo> {
-    processes()
-        .into_iter()
-        .filter(|p| p.ppid == pid as i32)
-        .collect()
-}
-
-/// Polls `check` every 20 ms until it returns true or `within` has passed;
-/// returns its last answer.
-pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Asserts that within `within` the daemon `pid` has no child process left
 /// at all: no zombie (state Z) and no filter still running.
 pub fn assert_no_children(pid: u32, within: Duration) {
@@ -336,12 +282,7 @@ pub fn assert_no_children(pid: u32, within: Duration) {
 
 /// The resident set size of `pid`, in KiB (VmRSS in /proc/PID/status).
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+    vm_rss_kib(pid).unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }
 
 /// A fresh empty directory for filter scratch files, removed on drop.

@@ -1,0 +1,157 @@
+//! The command line: MODE and options, into a [`Config`].
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+#[derive(Clone, Copy)]
+pub struct Expect {
+    pub len: usize,
+    pub sha: [u8; 32],
+}
+
+pub struct Config {
+    pub mode: String,
+    /// The first of `addrs`: the one server of the single-target modes.
+    pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
+    pub user: String,
+    pub pass: String,
+    pub msg: u32,
+    pub expect: Option<Expect>,
+    pub count: usize,
+    pub clients: usize,
+    pub duration: Duration,
+    pub timeout: Duration,
+    pub filter: String,
+    pub input: Option<String>,
+}
+
+pub fn usage() -> String {
+    let opts = options();
+    opts.usage("usage: loadgen fetch|sessions|retrs|parallel|hold|spawn -p PORT [options]")
+}
+
+pub fn options() -> getopts::Options {
+    let mut o = getopts::Options::new();
+    o.optopt("H", "host", "server address (127.0.0.1)", "HOST");
+    o.optmulti(
+        "p",
+        "port",
+        "server port(s), repeated or comma-separated",
+        "PORT",
+    );
+    o.optopt("u", "user", "POP3 user (bench)", "USER");
+    o.optopt("w", "pass", "POP3 password (secret)", "PASS");
+    o.optopt("m", "msg", "message number to RETR (1)", "N");
+    o.optopt(
+        "e",
+        "expect",
+        "expected message length and SHA-256",
+        "LEN:SHA256",
+    );
+    o.optopt("n", "count", "sessions, RETRs or held sessions (1)", "N");
+    o.optopt("c", "clients", "parallel clients / hold threads (16)", "N");
+    o.optopt(
+        "d",
+        "duration",
+        "parallel: stop starting sessions after (30)",
+        "SECONDS",
+    );
+    o.optopt("T", "timeout", "socket timeout (60)", "SECONDS");
+    o.optopt("t", "filter", "spawn: the command (cat)", "CMD");
+    o.optopt("i", "input", "spawn: feed this file to the command", "FILE");
+    o.optflag("h", "help", "this text");
+    o
+}
+
+pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
+    let m = options().parse(args).map_err(|e| e.to_string())?;
+    if m.opt_present("h") {
+        return Ok(None);
+    }
+    let mode = match m.free.as_slice() {
+        [mode] => mode.clone(),
+        _ => return Err("exactly one MODE expected".into()),
+    };
+    if !["fetch", "sessions", "retrs", "parallel", "hold", "spawn"].contains(&mode.as_str()) {
+        return Err(format!("unknown mode {mode}"));
+    }
+    fn num<T: std::str::FromStr>(m: &getopts::Matches, o: &str, def: T) -> Result<T, String> {
+        match m.opt_str(o) {
+            None => Ok(def),
+            Some(s) => s.parse().map_err(|_| format!("-{o}: not a number: {s}")),
+        }
+    }
+    let host = m.opt_str("H").unwrap_or_else(|| "127.0.0.1".into());
+    let mut ports = Vec::new();
+    for list in m.opt_strs("p") {
+        for p in list.split(',') {
+            ports.push(p.parse::<u16>().map_err(|_| format!("-p: bad port {p}"))?);
+        }
+    }
+    if ports.is_empty() {
+        if mode != "spawn" {
+            return Err("-p PORT is required".into());
+        }
+        ports.push(9);
+    }
+    let mut addrs = Vec::new();
+    for port in ports {
+        let addr = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("{host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host}: no address"))?;
+        addrs.push(addr);
+    }
+    let expect = match m.opt_str("e") {
+        None => None,
+        Some(s) => Some(parse_expect(&s).ok_or_else(|| format!("-e: want LEN:SHA256, got {s}"))?),
+    };
+    if expect.is_none() && !["fetch", "hold", "spawn"].contains(&mode.as_str()) {
+        return Err(format!("{mode} needs -e LEN:SHA256"));
+    }
+    Ok(Some(Config {
+        mode,
+        addr: addrs[0],
+        addrs,
+        user: m.opt_str("u").unwrap_or_else(|| "bench".into()),
+        pass: m.opt_str("w").unwrap_or_else(|| "secret".into()),
+        msg: num(&m, "m", 1)?,
+        expect,
+        count: num(&m, "n", 1)?,
+        clients: num::<usize>(&m, "c", 16)?.max(1),
+        duration: Duration::from_secs_f64(num(&m, "d", 30.0)?),
+        timeout: Duration::from_secs_f64(num(&m, "T", 60.0)?),
+        filter: m.opt_str("t").unwrap_or_else(|| "cat".into()),
+        input: m.opt_str("i"),
+    }))
+}
+
+pub fn parse_expect(s: &str) -> Option<Expect> {
+    let (len, hex) = s.split_once(':')?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut sha = [0u8; 32];
+    for (i, byte) in sha.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(Expect {
+        len: len.parse().ok()?,
+        sha,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expect_parsing() {
+        let e = parse_expect(&format!("12:{}", "ab".repeat(32))).unwrap();
+        assert_eq!(e.len, 12);
+        assert_eq!(e.sha, [0xab; 32]);
+        assert!(parse_expect("12:abc").is_none());
+    }
+}
