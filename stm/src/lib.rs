@@ -1,8 +1,8 @@
 //! A small state-machine driver: states are the variants of an enum, handlers return the next
-//! state, and transitions happen in exactly one place ([`Stm::jump`]).
+//! state, and transitions happen in exactly one place ([`jump`]).
 //!
 //! A connection type implements [`Machine`]: it keeps an [`Stm`] among its fields and supplies
-//! hooks. The event loop calls [`read`], [`write`] or [`block`] when an endpoint of the
+//! hooks. The event loop calls [`read`], [`write()`] or [`block`] when an endpoint of the
 //! connection is ready or when work it handed to another thread completes; the hook for the
 //! current state runs and returns the next state; if that differs, the departure hook of the
 //! old state and the arrival hook of the new one run, in that order. An arrival hook may itself
