@@ -72,6 +72,9 @@ pub struct Ctx {
     pub metrics: Metrics,
     /// Killed filters waiting to be reaped.
     pub orphans: Orphans,
+    /// Sessions (slot, serial) that could not connect to the origin for want of a
+    /// descriptor: retried, with accepting paused, until descriptors are free again.
+    pub starved: Vec<(usize, u64)>,
 }
 
 /// Most connections accepted from one listener per turn, so that a flood of new clients
@@ -177,6 +180,7 @@ impl Server {
             config,
             metrics: Metrics::default(),
             orphans: Orphans::default(),
+            starved: Vec::new(),
         };
         Ok(Server {
             ctx,
@@ -399,6 +403,13 @@ impl Server {
             }
             self.accept_paused_until = None;
         }
+        // Clients already taken come first: no new one is accepted while one of them still
+        // waits for a descriptor to reach the origin with.
+        self.retry_starved();
+        if !self.ctx.starved.is_empty() {
+            self.accept_paused_until = Some(Instant::now() + ACCEPT_RETRY);
+            return;
+        }
         for i in 0..self.listeners.len() {
             for _ in 0..ACCEPT_BURST {
                 if !self.listeners[i].ready {
@@ -421,6 +432,18 @@ impl Server {
                     }
                     Err(e) => log::debug!("accept: {e}"),
                 }
+            }
+        }
+    }
+
+    /// Tries again to connect the sessions that were out of descriptors.
+    fn retry_starved(&mut self) {
+        for (slot, serial) in std::mem::take(&mut self.ctx.starved) {
+            if self.sessions.get_mut(slot).map(|s| s.serial()) == Some(serial) {
+                self.run_session(slot, |s, ctx| {
+                    let next = s.retry_connect(ctx);
+                    stm::jump(s, ctx, next)
+                });
             }
         }
     }
@@ -454,7 +477,9 @@ impl Server {
     }
 }
 
-fn out_of_resources(e: &io::Error) -> bool {
+/// The error says the process or the system is out of descriptors or memory: a reason to
+/// wait and retry, not to give up.
+pub fn out_of_resources(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)

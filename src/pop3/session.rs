@@ -53,6 +53,8 @@ pub struct Session {
     addrs: Vec<SocketAddr>,
     next_addr: usize,
     failure: Option<String>,
+    /// A connect has failed for want of descriptors (logged once).
+    starved: bool,
     resolved: Option<Result<Vec<SocketAddr>, String>>,
     relay: Relay,
     ending: String,
@@ -93,6 +95,7 @@ impl Session {
             addrs: Vec::new(),
             next_addr: 0,
             failure: None,
+            starved: false,
             resolved: None,
             relay: Relay::new(ctx.config.buffer_size),
             ending: String::new(),

@@ -217,6 +217,7 @@ mod tests {
             config: *config,
             metrics: Metrics::default(),
             orphans: Orphans::default(),
+            starved: Vec::new(),
         }
     }
 

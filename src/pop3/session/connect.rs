@@ -3,10 +3,14 @@
 //! Every resolved address is tried in turn until one accepts; a failure at connect() and a
 //! failure reported later by the socket (SO_ERROR when it becomes writable) both move on to the
 //! next address. Meanwhile whatever the client sends is read and kept for COPY.
+//!
+//! A connect() refused for want of descriptors (EMFILE, ENFILE, ...) is not the origin's
+//! fault: the session stays in CONNECTING, holding its client, and the server retries it
+//! shortly, accepting no new client meanwhile (see `Server::retry_starved`).
 
 use super::{Session, State};
 use crate::pop3::relay::{Fault, Side};
-use crate::server::{Ctx, Endpoint, Owner};
+use crate::server::{out_of_resources, Ctx, Endpoint, Owner};
 use mio::net::TcpStream;
 use selector::Interest;
 use std::io;
@@ -42,6 +46,18 @@ impl Session {
                     self.origin_addr = Some(addr);
                     return State::Connecting;
                 }
+                Err(e) if out_of_resources(&e) => {
+                    self.next_addr -= 1;
+                    if !self.starved {
+                        self.starved = true;
+                        log::warn!(
+                            "session {}: cannot connect to {addr}: {e}; the client waits for a free descriptor",
+                            self.serial
+                        );
+                    }
+                    ctx.starved.push((self.slot, self.serial));
+                    return State::Connecting;
+                }
                 Err(e) => {
                     log::debug!("session {}: connect to {addr}: {e}", self.serial);
                     last_error = Some(e);
@@ -59,6 +75,16 @@ impl Session {
             origin.host, origin.port
         ));
         State::Error
+    }
+
+    /// The server's retry of a connect that was out of descriptors.
+    pub fn retry_connect(&mut self, ctx: &mut Ctx) -> State {
+        let state = self.stm.current();
+        if state == State::Connecting && self.origin.is_none() {
+            self.connect_next(ctx)
+        } else {
+            state
+        }
     }
 
     /// The origin socket became writable while connecting: connected, or failed.
