@@ -448,7 +448,9 @@ class Bench:
         time.sleep(0.5)
         res["rss_idle"] = proc_status(p.pid, "VmRSS")
         t0 = time.time()
-        lg = subprocess.Popen([LOADGEN, "hold", "-p", str(port), "-n", str(n), "-c", "8", "-T", "20"],
+        # A short timeout: once the daemon is out of descriptors, a client it accepted waits for
+        # its greeting (it is not turned away), and each thread would wait that long per try.
+        lg = subprocess.Popen([LOADGEN, "hold", "-p", str(port), "-n", str(n), "-c", "8", "-T", "5"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         held = None
         for line in lg.stdout:
