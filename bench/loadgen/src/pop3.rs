@@ -44,14 +44,15 @@ impl Conn {
             let grown = (self.buf.len() * 2).max(1 << 16);
             self.buf.resize(grown, 0);
         }
-        let n = self.stream.read(&mut self.buf[self.len..]).map_err(|e| {
-            match e.kind() {
+        let n = self
+            .stream
+            .read(&mut self.buf[self.len..])
+            .map_err(|e| match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                     io::Error::new(io::ErrorKind::TimedOut, "no answer within the timeout (-T)")
                 }
                 _ => e,
-            }
-        })?;
+            })?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
