@@ -19,12 +19,15 @@ use crate::resolve::Resolver;
 use crate::signals::Signals;
 use crate::slab::Slab;
 use crate::spcp::{Manager, MgmtState};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::Token;
 use selector::{Interest, Ready, Selector};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+mod accept;
+pub use accept::out_of_resources;
 
 /// Who owns a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,93 +398,4 @@ impl Server {
         }
         self.ctx.orphans.reap();
     }
-
-    fn accept(&mut self) {
-        if let Some(until) = self.accept_paused_until {
-            if Instant::now() < until {
-                return;
-            }
-            self.accept_paused_until = None;
-        }
-        // Clients already taken come first: no new one is accepted while one of them still
-        // waits for a descriptor to reach the origin with.
-        self.retry_starved();
-        if !self.ctx.starved.is_empty() {
-            self.accept_paused_until = Some(Instant::now() + ACCEPT_RETRY);
-            return;
-        }
-        for i in 0..self.listeners.len() {
-            for _ in 0..ACCEPT_BURST {
-                if !self.listeners[i].ready {
-                    break;
-                }
-                match self.listeners[i].socket.accept() {
-                    Ok((stream, addr)) => match self.listeners[i].kind {
-                        Kind::Pop3 => self.open_session(stream, addr),
-                        Kind::Management => self.open_manager(stream, addr),
-                    },
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.listeners[i].ready = false
-                    }
-                    Err(e) if out_of_resources(&e) => {
-                        log::warn!(
-                            "cannot accept: {e}; serving open connections, retrying shortly"
-                        );
-                        self.accept_paused_until = Some(Instant::now() + ACCEPT_RETRY);
-                        return;
-                    }
-                    Err(e) => log::debug!("accept: {e}"),
-                }
-            }
-        }
-    }
-
-    /// Tries again to connect the sessions that were out of descriptors.
-    fn retry_starved(&mut self) {
-        for (slot, serial) in std::mem::take(&mut self.ctx.starved) {
-            if self.sessions.get_mut(slot).map(|s| s.serial()) == Some(serial) {
-                self.run_session(slot, |s, ctx| {
-                    let next = s.retry_connect(ctx);
-                    stm::jump(s, ctx, next)
-                });
-            }
-        }
-    }
-
-    fn open_session(&mut self, stream: TcpStream, addr: SocketAddr) {
-        let slot = self.sessions.vacant();
-        self.serial += 1;
-        self.ctx.metrics.session_opened();
-        match Session::open(&mut self.ctx, slot, self.serial, stream, addr) {
-            Ok(mut session) if session.state() != State::Done => {
-                session.sync(&mut self.ctx);
-                self.sessions.put(session);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                log::warn!("cannot take client {addr}: {e}");
-                self.ctx.metrics.session_closed();
-            }
-        }
-    }
-
-    fn open_manager(&mut self, stream: TcpStream, addr: SocketAddr) {
-        let slot = self.managers.vacant();
-        match Manager::open(&mut self.ctx, slot, stream, addr) {
-            Ok(m) => {
-                m.sync(&mut self.ctx);
-                self.managers.put(m);
-            }
-            Err(e) => log::warn!("cannot take management client {addr}: {e}"),
-        }
-    }
-}
-
-/// The error says the process or the system is out of descriptors or memory: a reason to
-/// wait and retry, not to give up.
-pub fn out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }

@@ -6,7 +6,7 @@
 //!
 //! A connect() refused for want of descriptors (EMFILE, ENFILE, ...) is not the origin's
 //! fault: the session stays in CONNECTING, holding its client, and the server retries it
-//! shortly, accepting no new client meanwhile (see `Server::retry_starved`).
+//! shortly, accepting no new client meanwhile (see `src/server/accept.rs`).
 
 use super::{Session, State};
 use crate::pop3::relay::{Fault, Side};
