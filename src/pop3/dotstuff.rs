@@ -5,6 +5,13 @@
 //! it. [`Stuffer`] does the reverse for what a filter writes: a leading `.` is doubled, a bare
 //! LF becomes CRLF, and [`Stuffer::finish`] ends the last line if needed and adds the
 //! terminator. Both keep a few bits of state and never buffer.
+//!
+//! Both take input split at any offset and write into output windows of any size, down to one
+//! byte, and their state changes only together with output that was really written: a
+//! caller may hand them the space before a ring buffer's wrap, whatever its size. `pump`
+//! moves bytes between two [`RingBuffer`]s that way.
+
+use buffer::RingBuffer;
 
 /// Where the un-stuffer is in the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +45,9 @@ impl Unstuffer {
     }
 
     /// Decodes from `input` into `out` as far as both allow. Returns (bytes consumed, bytes
-    /// written). `out` must hold at least 2 bytes for progress to be guaranteed. Stops right
-    /// after the terminator: the bytes behind it belong to the next reply.
+    /// written). Any window of one byte or more makes progress (an empty one may still consume
+    /// a stuffing dot). Stops right after the terminator: the bytes behind it belong to the
+    /// next reply.
     pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> (usize, usize) {
         let (mut i, mut o) = (0, 0);
         while i < input.len() {
@@ -97,12 +105,55 @@ impl Unstuffer {
     }
 }
 
+impl Unstuffer {
+    /// Un-stuffs `from` into `to` as far as both allow, across the wrap of either, up to the
+    /// terminator; returns whether anything moved.
+    pub fn pump(&mut self, from: &mut RingBuffer, to: &mut RingBuffer) -> bool {
+        let mut progress = false;
+        while !self.is_done() && !from.is_empty() && !to.is_full() {
+            let (used, written) = {
+                let (input, _) = from.data();
+                let (space, _) = to.space();
+                self.decode(input, space)
+            };
+            from.consume(used);
+            to.commit(written);
+            if used == 0 && written == 0 {
+                break;
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// Un-stuffs `from` into nothing, up to the terminator (the rest of a body nobody wants).
+    pub fn discard(&mut self, from: &mut RingBuffer) -> bool {
+        let mut progress = false;
+        let mut sink = [0u8; 4096];
+        while !self.is_done() && !from.is_empty() {
+            let (used, _) = self.decode(from.data().0, &mut sink);
+            from.consume(used);
+            progress |= used > 0;
+        }
+        progress
+    }
+}
+
 /// Adds dot-stuffing and CRLF line ends to a message on its way to a client.
+///
+/// It writes into output windows of any size, down to one byte: when only the first byte of a
+/// pair fits (a doubled dot, the CR of a CRLF), the input byte is consumed and the second
+/// byte is *owed*, written first by the next call. The state thus always describes exactly the
+/// output that was written, never output that a caller may still drop.
 #[derive(Debug, Clone)]
 pub struct Stuffer {
     line_start: bool,
     after_cr: bool,
     empty: bool,
+    /// Output already decided on (its input consumed) but not yet written.
+    owed: &'static [u8],
+    /// [`Stuffer::finish`] has begun: `owed` holds the rest of the closing lines.
+    closing: bool,
 }
 
 impl Default for Stuffer {
@@ -111,6 +162,8 @@ impl Default for Stuffer {
             line_start: true,
             after_cr: false,
             empty: true,
+            owed: b"",
+            closing: false,
         }
     }
 }
@@ -119,18 +172,15 @@ impl Default for Stuffer {
 pub const TERMINATOR: &[u8] = b".\r\n";
 
 impl Stuffer {
-    /// Encodes `input` into `out`; returns (bytes consumed, bytes written). Each input byte
-    /// takes at most 2 output bytes, so an `out` twice as long as `input` takes it all.
+    /// Encodes `input` into `out`; returns (bytes consumed, bytes written). Any window makes
+    /// progress unless it is empty; output owed from the last call comes first.
     pub fn encode(&mut self, input: &[u8], out: &mut [u8]) -> (usize, usize) {
-        let (mut i, mut o) = (0, 0);
-        while i < input.len() {
+        debug_assert!(!self.closing, "encode after finish");
+        let (mut i, mut o) = (0, self.pay(out));
+        while i < input.len() && o < out.len() {
             if self.line_start && input[i] == b'.' {
                 // A leading dot is doubled.
-                if out.len() - o < 2 {
-                    break;
-                }
-                out[o..o + 2].copy_from_slice(b"..");
-                o += 2;
+                o += self.emit(b"..", &mut out[o..]);
                 i += 1;
                 self.line_start = false;
                 self.after_cr = false;
@@ -149,16 +199,12 @@ impl Stuffer {
                 i += n;
                 o += n;
             }
-            if n < run || i == input.len() {
+            if n < run || i == input.len() || o == out.len() {
                 break; // out is full, or the input ended inside the line
             }
             // The LF itself: a bare one becomes CRLF.
-            let eol: &[u8] = if self.after_cr { b"\n" } else { b"\r\n" };
-            if out.len() - o < eol.len() {
-                break;
-            }
-            out[o..o + eol.len()].copy_from_slice(eol);
-            o += eol.len();
+            let eol: &'static [u8] = if self.after_cr { b"\n" } else { b"\r\n" };
+            o += self.emit(eol, &mut out[o..]);
             i += 1;
             self.line_start = true;
             self.after_cr = false;
@@ -167,210 +213,71 @@ impl Stuffer {
         (i, o)
     }
 
-    /// What closes the message: the end of its last line if it has none, then `.` CRLF.
-    pub fn finish(&self) -> &'static [u8] {
-        if self.line_start || self.empty {
-            TERMINATOR
-        } else if self.after_cr {
-            b"\n.\r\n"
-        } else {
-            b"\r\n.\r\n"
+    /// Writes what closes the message into `out` — the end of its last line if it has none,
+    /// then `.` CRLF — as far as `out` allows; returns the bytes written. Call it (with fresh
+    /// room) until [`Stuffer::is_finished`]; no [`Stuffer::encode`] after it.
+    pub fn finish(&mut self, out: &mut [u8]) -> usize {
+        let mut o = self.pay(out);
+        if self.owed.is_empty() && !self.closing {
+            self.closing = true;
+            self.owed = if self.line_start || self.empty {
+                TERMINATOR
+            } else if self.after_cr {
+                b"\n.\r\n"
+            } else {
+                b"\r\n.\r\n"
+            };
+            o += self.pay(&mut out[o..]);
         }
+        o
+    }
+
+    /// True once the whole terminator has been written by [`Stuffer::finish`].
+    pub fn is_finished(&self) -> bool {
+        self.closing && self.owed.is_empty()
+    }
+
+    /// Stuffs `from` into `to` as far as both allow, across the wrap of either; returns
+    /// whether anything moved.
+    pub fn pump(&mut self, from: &mut RingBuffer, to: &mut RingBuffer) -> bool {
+        let mut progress = false;
+        while !self.closing && (!from.is_empty() || !self.owed.is_empty()) && !to.is_full() {
+            let (used, written) = {
+                let (input, _) = from.data();
+                let (space, _) = to.space();
+                self.encode(input, space)
+            };
+            from.consume(used);
+            to.commit(written);
+            progress = true;
+        }
+        progress
+    }
+
+    /// Writes the closing lines into `to` as far as it has room; true once all are in.
+    pub fn finish_into(&mut self, to: &mut RingBuffer) -> bool {
+        while !self.is_finished() && !to.is_full() {
+            let (space, _) = to.space();
+            let n = self.finish(space);
+            to.commit(n);
+        }
+        self.is_finished()
+    }
+
+    /// Writes owed output into `out`; returns how much.
+    fn pay(&mut self, out: &mut [u8]) -> usize {
+        let n = self.owed.len().min(out.len());
+        out[..n].copy_from_slice(&self.owed[..n]);
+        self.owed = &self.owed[n..];
+        n
+    }
+
+    /// Writes `bytes` into `out` as far as it fits and owes the rest.
+    fn emit(&mut self, bytes: &'static [u8], out: &mut [u8]) -> usize {
+        self.owed = bytes;
+        self.pay(out)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Un-stuffs `input` given in two parts split at `cut`, through an output window of `room`
-    /// bytes; returns (message, bytes consumed).
-    fn unstuff(input: &[u8], cut: usize, room: usize) -> (Vec<u8>, usize) {
-        let mut u = Unstuffer::default();
-        let mut msg = Vec::new();
-        let mut taken = 0;
-        for part in [&input[..cut], &input[cut..]] {
-            let mut rest = part;
-            while !rest.is_empty() && !u.is_done() {
-                let mut out = vec![0u8; room];
-                let (i, o) = u.decode(rest, &mut out);
-                assert!(i > 0 || o > 0, "no progress");
-                msg.extend_from_slice(&out[..o]);
-                rest = &rest[i..];
-                taken += i;
-            }
-        }
-        assert!(u.is_done());
-        (msg, taken)
-    }
-
-    fn stuff(msg: &[u8], cut: usize) -> Vec<u8> {
-        let mut s = Stuffer::default();
-        let mut wire = Vec::new();
-        for part in [&msg[..cut], &msg[cut..]] {
-            let mut out = vec![0u8; part.len() * 2];
-            let (i, o) = s.encode(part, &mut out);
-            assert_eq!(i, part.len());
-            wire.extend_from_slice(&out[..o]);
-        }
-        wire.extend_from_slice(s.finish());
-        wire
-    }
-
-    #[test]
-    fn unstuffs_at_every_split_and_window() {
-        let body = b"a\r\n..hola\r\n..\r\n...\r\n.x\r\n\r\nend\r\n.\r\nNEXT";
-        let want = b"a\r\n.hola\r\n.\r\n..\r\nx\r\n\r\nend\r\n";
-        for cut in 0..=body.len() {
-            for room in [2, 3, 7, 64] {
-                let (msg, taken) = unstuff(body, cut, room);
-                assert_eq!(msg, want, "cut {cut} room {room}");
-                assert_eq!(taken, body.len() - 4, "stops before the next reply");
-            }
-        }
-    }
-
-    #[test]
-    fn empty_body_and_bare_lf_terminator() {
-        assert_eq!(unstuff(b".\r\n", 1, 4).0, b"");
-        assert_eq!(unstuff(b"x\n.\n", 2, 4).0, b"x\n");
-        assert_eq!(unstuff(b".\rX\r\n.\r\n", 2, 4).0, b"\rX\r\n");
-    }
-
-    #[test]
-    fn stuffs_dots_and_line_ends() {
-        let msg = b".hola\n.\nplain\r\n..\nlast";
-        let want = b"..hola\r\n..\r\nplain\r\n...\r\nlast\r\n.\r\n";
-        for cut in 0..=msg.len() {
-            assert_eq!(stuff(msg, cut), want, "cut {cut}");
-        }
-        assert_eq!(stuff(b"", 0), b".\r\n");
-        assert_eq!(stuff(b"x\r", 1), b"x\r\n.\r\n");
-        assert_eq!(stuff(b"x\r\n", 1), b"x\r\n.\r\n");
-    }
-
-    #[test]
-    fn small_windows_never_split_a_pair() {
-        let mut s = Stuffer::default();
-        let mut out = [0u8; 1];
-        assert_eq!(
-            s.encode(b".", &mut out),
-            (0, 0),
-            "a stuffed dot needs two bytes"
-        );
-        assert_eq!(s.encode(b"a", &mut out), (1, 1));
-    }
-
-    #[test]
-    fn round_trip_of_arbitrary_bytes() {
-        // un-stuff(stuff(x)) == x for messages whose lines end in CRLF and whose last line
-        // is complete (what stuffing preserves exactly).
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..300 {
-            let len = (seed % 200) as usize;
-            let mut msg = Vec::with_capacity(len + 2);
-            for _ in 0..len {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                msg.push(match seed % 6 {
-                    0 => b'.',
-                    1 => b'\n',
-                    2 => b'\r',
-                    _ => (seed >> 8) as u8,
-                });
-            }
-            // Normalise to what a client can receive: CRLF lines, complete last line.
-            let mut norm = Vec::new();
-            let mut s = Stuffer::default();
-            let mut out = vec![0u8; msg.len() * 2];
-            let (_, o) = s.encode(&msg, &mut out);
-            norm.extend_from_slice(&out[..o]);
-            norm.extend_from_slice(s.finish());
-            let unstuffed = unstuff(&norm, norm.len() / 2, 5).0;
-            let restuffed = stuff(&unstuffed, unstuffed.len() / 3);
-            assert_eq!(restuffed, norm);
-        }
-    }
-
-    /// What a client can receive for `msg`: CRLF line ends, the last line ended.
-    fn normal(msg: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (i, &b) in msg.iter().enumerate() {
-            if b == b'\n' && (i == 0 || msg[i - 1] != b'\r') {
-                out.push(b'\r');
-            }
-            out.push(b);
-        }
-        if !out.is_empty() && !out.ends_with(b"\r\n") {
-            if out.ends_with(b"\r") {
-                out.push(b'\n');
-            } else {
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn unstuff_of_stuff_is_identity_at_random_splits() {
-        // un-stuff(stuff(x)) == x for any bytes x, up to the line-end normalisation that
-        // stuffing promises (bare LF -> CRLF, last line ended); exactly x when x is normal.
-        let mut rng = crate::testutil::Rng::new(0x5eed_0002);
-        for case in 0..3000 {
-            let len = rng.below(150);
-            let x = rng.bytes(len, b".\r\nab");
-            let mut s = Stuffer::default();
-            let mut wire = Vec::new();
-            for chunk in rng.chunks(&x, 7) {
-                let mut out = vec![0u8; chunk.len() * 2];
-                let (used, n) = s.encode(chunk, &mut out);
-                assert_eq!(used, chunk.len());
-                wire.extend_from_slice(&out[..n]);
-            }
-            wire.extend_from_slice(s.finish());
-            let mut u = Unstuffer::default();
-            let mut back = Vec::new();
-            for chunk in rng.chunks(&wire, 11) {
-                let mut rest = chunk;
-                while !rest.is_empty() && !u.is_done() {
-                    let mut out = [0u8; 5];
-                    let (i, o) = u.decode(rest, &mut out);
-                    back.extend_from_slice(&out[..o]);
-                    rest = &rest[i..];
-                }
-            }
-            assert!(u.is_done(), "case {case}");
-            assert_eq!(back, normal(&x), "case {case}: {x:?}");
-            if normal(&x) == x {
-                assert_eq!(back, x);
-            }
-        }
-    }
-
-    #[test]
-    fn unstuffer_survives_any_bytes() {
-        let mut rng = crate::testutil::Rng::new(0x5eed_0003);
-        for _ in 0..2000 {
-            let len = rng.below(100);
-            let input = rng.bytes(len, b".\r\nz");
-            let mut whole = Unstuffer::default();
-            let mut out = vec![0u8; 256];
-            let (wi, wo) = whole.decode(&input, &mut out);
-            let expected = out[..wo].to_vec();
-            let mut u = Unstuffer::default();
-            let (mut taken, mut got) = (0, Vec::new());
-            for chunk in rng.chunks(&input, 5) {
-                let mut rest = chunk;
-                while !rest.is_empty() && !u.is_done() {
-                    let mut small = [0u8; 3];
-                    let (i, o) = u.decode(rest, &mut small);
-                    got.extend_from_slice(&small[..o]);
-                    taken += i;
-                    rest = &rest[i..];
-                }
-            }
-            assert_eq!((taken, got, u.is_done()), (wi, expected, whole.is_done()));
-        }
-    }
-}
+mod tests;

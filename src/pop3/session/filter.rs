@@ -191,11 +191,9 @@ impl Session {
                         run.released = true;
                         self.relay.release_status();
                     }
-                    let end = run.stuffer.finish();
-                    if run.to_client.free() < end.len() {
+                    if !run.stuffer.finish_into(&mut run.to_client) {
                         return State::Filter;
                     }
-                    run.to_client.push(end);
                     run.terminated = true;
                     // Written on the next pump; come back at once.
                     self.more = true;

@@ -72,32 +72,11 @@ impl FilterRun {
     /// Un-stuffs the diverted body from `down` into `to_filter` (or drops it once the filter's
     /// stdin is closed), up to the terminator.
     pub(super) fn decode(&mut self, down: &mut RingBuffer) -> bool {
-        let mut progress = false;
-        while !self.unstuffer.is_done() && !down.is_empty() {
-            let discard = self.process.stdin.is_none();
-            if !discard && self.to_filter.free() < 2 {
-                break;
-            }
-            let (taken, written) = {
-                let (data, _) = down.data();
-                if discard {
-                    let mut sink = [0u8; 4096];
-                    self.unstuffer.decode(data, &mut sink)
-                } else {
-                    let (space, _) = self.to_filter.space();
-                    self.unstuffer.decode(data, space)
-                }
-            };
-            down.consume(taken);
-            if !discard {
-                self.to_filter.commit(written);
-            }
-            if taken == 0 && written == 0 {
-                break;
-            }
-            progress = true;
+        if self.process.stdin.is_none() {
+            self.unstuffer.discard(down)
+        } else {
+            self.unstuffer.pump(down, &mut self.to_filter)
         }
-        progress
     }
 
     /// Writes `to_filter` into the filter's stdin; closes stdin after the whole body.
@@ -190,31 +169,8 @@ impl FilterRun {
 
     /// Stuffs `from_filter` into `to_client` as far as there is room.
     pub(super) fn stuff_output(&mut self) -> bool {
-        let mut progress = false;
-        while !self.from_filter.is_empty() && self.to_client.free() > 0 {
-            let (used, written) = {
-                let (input, _) = self.from_filter.data();
-                let (space, _) = self.to_client.space();
-                self.stuffer.encode(input, space)
-            };
-            if used == 0 {
-                // The free space before the wrap is one byte and a pair is due (a doubled
-                // dot, a CRLF): go through a small buffer that push() splits across the wrap.
-                let mut pair = [0u8; 2];
-                let (input, _) = self.from_filter.data();
-                let (used, written) = self.stuffer.encode(&input[..1], &mut pair);
-                if used == 0 || self.to_client.free() < written {
-                    return progress;
-                }
-                self.to_client.push(&pair[..written]);
-                self.from_filter.consume(used);
-            } else {
-                self.to_client.commit(written);
-                self.from_filter.consume(used);
-            }
-            progress = true;
-        }
-        progress
+        self.stuffer
+            .pump(&mut self.from_filter, &mut self.to_client)
     }
 
     pub(super) fn output_began(&self) -> bool {
