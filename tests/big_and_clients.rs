@@ -110,7 +110,6 @@ fn curl_gets_the_same_messages_through_the_proxy() {
     let d = dovecot();
     let proxy = Proxy::for_dovecot(&[]);
     let count = d.messages("alice").len();
-    assert_eq!(count, 7);
     for n in 1..=count {
         let Some(direct) = curl(d.port, &n.to_string()) else {
             return;

@@ -93,7 +93,7 @@ fn capa_before_and_after_login() {
 fn stat_list_uidl_match_maildir() {
     let d = dovecot();
     let files = d.messages("alice");
-    assert_eq!(files.len(), 7);
+    assert!(files.len() >= 7, "{} messages", files.len());
     let sizes: Vec<usize> = (1..=files.len())
         .map(|n| lf_to_crlf(&d.message("alice", n)).len())
         .collect();
@@ -116,9 +116,10 @@ fn stat_list_uidl_match_maildir() {
 
 #[test]
 fn pipelined_commands_are_split_correctly() {
-    let mut c = session(dovecot().port, "alice");
+    let d = dovecot();
+    let mut c = session(d.port, "alice");
     c.send(b"STAT\r\nLIST 2\r\nTOP 2 0\r\nNOOP\r\nQUIT\r\n");
-    assert!(c.line().starts_with(b"+OK 7 "));
+    assert_eq!(s(&c.line()), d.stat_line("alice"));
     assert!(c.line().starts_with(b"+OK 2 "));
     let top = c.multi();
     assert!(
@@ -215,19 +216,22 @@ fn private_instance_is_isolated() {
     let shared = dovecot();
     let private = start_dovecot();
     assert_ne!(private.port, shared.port);
+    let count = shared.messages("alice").len();
     let mut c = session(private.port, "alice");
     c.cmd("DELE 1");
     assert!(c.line().starts_with(b"+OK"));
     c.cmd("QUIT");
     assert!(c.line().starts_with(b"+OK"));
     assert_eq!(c.read_to_end(), b"");
-    assert_eq!(private.messages("alice").len(), 6);
+    assert_eq!(private.messages("alice").len(), count - 1);
 
     let mut c = session(private.port, "alice");
     c.cmd("STAT");
-    assert!(c.line().starts_with(b"+OK 6 "));
+    let stat = s(&c.line());
+    assert_eq!(stat, private.stat_line("alice"));
+    assert!(stat.starts_with(&format!("+OK {} ", count - 1)), "{stat}");
     let mut c = session(shared.port, "alice");
     c.cmd("STAT");
-    assert!(c.line().starts_with(b"+OK 7 "));
-    assert_eq!(shared.messages("alice").len(), 7);
+    assert_eq!(s(&c.line()), shared.stat_line("alice"));
+    assert_eq!(shared.messages("alice").len(), count);
 }

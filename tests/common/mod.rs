@@ -254,6 +254,17 @@ impl Dovecot {
     pub fn message(&self, user: &str, n: usize) -> Vec<u8> {
         fs::read(&self.messages(user)[n - 1]).unwrap()
     }
+
+    /// Dovecot's reply to STAT for `user`, from the message files:
+    /// `+OK <count> <octets>\r\n`, each message counted with CRLF line ends.
+    pub fn stat_line(&self, user: &str) -> String {
+        let files = self.messages(user);
+        let octets: usize = files
+            .iter()
+            .map(|f| lf_to_crlf(&fs::read(f).unwrap()).len())
+            .sum();
+        format!("+OK {} {octets}\r\n", files.len())
+    }
 }
 
 impl Drop for Dovecot {

@@ -5,9 +5,13 @@
 //! go through an internal buffer, so replies to pipelined commands that arrive
 //! in one segment are still split at the right places.  Every read gives up
 //! (with a panic showing what did arrive) after 10 seconds of silence.
+//! `Pop3::connect_slow` gives a client that reads in small pieces with pauses
+//! behind a small receive window, so that the server's buffers fill up.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpStream};
+use std::os::fd::FromRawFd;
+use std::thread;
 use std::time::Duration;
 
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,6 +21,9 @@ pub struct Pop3 {
     buf: Vec<u8>,
     /// Start of the unread bytes in `buf`.
     pos: usize,
+    /// For a slow reader: at most this many bytes per read, each read after
+    /// this pause.
+    slow: Option<(usize, Duration)>,
 }
 
 impl Pop3 {
@@ -24,6 +31,10 @@ impl Pop3 {
     pub fn connect(port: u16) -> Pop3 {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        Pop3::with_stream(stream)
+    }
+
+    fn with_stream(stream: TcpStream) -> Pop3 {
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
@@ -31,7 +42,62 @@ impl Pop3 {
             stream,
             buf: Vec::new(),
             pos: 0,
+            slow: None,
         }
+    }
+
+    /// A slow reader connected to 127.0.0.1:`port`: its socket gets a 4 KiB
+    /// receive buffer before it connects (so the TCP window stays small), and
+    /// every read takes at most `chunk` bytes after sleeping `pause`.  A big
+    /// reply then backs up into the server's own buffers.  Does not read the
+    /// greeting.
+    pub fn connect_slow(port: u16, chunk: usize, pause: Duration) -> Pop3 {
+        let fail = |what: &str| -> ! {
+            panic!(
+                "slow connect to 127.0.0.1:{port}: {what}: {}",
+                io::Error::last_os_error()
+            )
+        };
+        // SAFETY: plain socket calls on a descriptor we own (handed to the
+        // TcpStream right away), with correctly sized arguments.
+        let stream = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                fail("socket");
+            }
+            let stream = TcpStream::from_raw_fd(fd);
+            let size: libc::c_int = 4096;
+            if libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &size as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) != 0
+            {
+                fail("SO_RCVBUF");
+            }
+            let addr = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            if libc::connect(
+                fd,
+                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            ) != 0
+            {
+                fail("connect");
+            }
+            stream
+        };
+        let mut c = Pop3::with_stream(stream);
+        c.slow = Some((chunk.max(1), pause));
+        c
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -62,8 +128,13 @@ impl Pop3 {
             self.pos = 0;
         }
         let mut chunk = [0u8; 64 * 1024];
+        let mut want = chunk.len();
+        if let Some((most, pause)) = self.slow {
+            want = want.min(most);
+            thread::sleep(pause);
+        }
         loop {
-            match self.stream.read(&mut chunk) {
+            match self.stream.read(&mut chunk[..want]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
