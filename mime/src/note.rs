@@ -49,9 +49,10 @@ impl Note {
         Note { paragraphs, ascii }
     }
 
-    /// A note from one text whose lines are its paragraphs (how `FILTER_MSG` is read).
+    /// A note from one text whose lines are its paragraphs (how `FILTER_MSG` is read); empty
+    /// lines are skipped.
     pub fn from_lines(text: &str) -> Note {
-        Note::new(text.lines())
+        Note::new(text.lines().filter(|l| !l.trim().is_empty()))
     }
 
     /// The paragraphs, as given (or the default).
@@ -177,6 +178,7 @@ mod tests {
         );
         assert_eq!(note.to_string(), "First.\nSecond\r\nline two.");
         assert_eq!(Note::from_lines("a\nb\r\n").paragraphs(), ["a", "b"]);
+        assert_eq!(Note::from_lines("a\n\n \nb").paragraphs(), ["a", "b"]);
     }
 
     #[test]
