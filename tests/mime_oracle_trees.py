@@ -136,6 +136,8 @@ class Gen:
         return 'boundary="%s"' % b
 
     def ct_line(self, media_type, params=""):
+        # No comment or fold inside or before `type/subtype`: CPython's get_content_type does
+        # not skip them (the censor does; its unit tests have those shapes).
         r = self.rng
         kind, sub = media_type.split("/")
         name = r.choice(["Content-Type", "content-type", "CONTENT-TYPE", "Content-type"])
