@@ -142,13 +142,11 @@ impl Censor {
             }),
         };
         if self.ranges.censors_parts(mt.kind, mt.subtype) {
+            // The name the note shows, cut to the scratch buffer's size.
+            let name = mt.kind.iter().chain(b"/").chain(mt.subtype);
             self.scratch.clear();
             self.scratch
-                .extend(mt.kind.iter().map(u8::to_ascii_lowercase));
-            self.scratch.push(b'/');
-            self.scratch
-                .extend(mt.subtype.iter().map(u8::to_ascii_lowercase));
-            self.scratch.truncate(MAX_BOUNDARY);
+                .extend(name.map(u8::to_ascii_lowercase).take(MAX_BOUNDARY));
             return self.censor_entity(entity, fields_end, end);
         }
         let is = |value: &[u8], name: &[u8]| value.eq_ignore_ascii_case(name);

@@ -156,6 +156,21 @@ fn boundaries_missing_too_long_or_never_coming() {
 }
 
 #[test]
+fn a_long_media_type_is_cut_in_the_note() {
+    let kind = "x".repeat(MAX_HEADER / 2);
+    let msg = format!("Content-Type: image/{kind}\n\nbody\n");
+    let (got, c, _) = stream("image/*", msg.as_bytes(), 1000, 1000);
+    assert_eq!(c.parts_censored, 1);
+    let shown = format!("image/{}", &kind[..MAX_BOUNDARY - 6]);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        format!(
+            "Content-Type: text/plain\nContent-Transfer-Encoding: 7bit\n\n[removed\n{shown}]\n"
+        )
+    );
+}
+
+#[test]
 fn nul_bytes_and_8bit_garbage() {
     let first = "Content-Type: text/plain; charset=\"\u{0}\u{ff}\"\nX-\u{0}: \u{e9}\u{0}\n\n\u{0}\u{0}\u{ff}\u{fe}\n";
     let (msg, want) = with_image_after(first);
