@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mime_oracle_trees import LISTS, NOTES, Gen, censored, parse_list, render, render_note  # noqa: E402
 
