@@ -57,6 +57,8 @@ fn mpop(port: u16, name: &str) -> Vec<Vec<u8>> {
         ])
         .args(["--received-header=off", "-q"])
         .arg(format!("--deliver=maildir,{}", dir.display()))
+        // Its own UID list: the default, ~/.mpop_uidls, is locked by any other mpop.
+        .arg(format!("--uidls-file={}", dir.join("uidls").display()))
         .status()
         .expect("run mpop");
     assert!(status.success(), "mpop against port {port}: {status}");
