@@ -1,6 +1,8 @@
 //! The transport layer, below POP3 and SPCP: a connection's stream (plain or TLS), the side
 //! that tracks its readiness, and the TLS configurations. Nothing here knows POP3.
 
+pub mod cidr;
+pub mod proxy;
 mod side;
 mod stream;
 pub mod tls;
