@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """`make bench`: pop3filter side by side with a direct connection and its peers.
 
-    bench/bench.py [--rounds N] [--quick] [--out DIR]
+    bench/bench.py [--rounds N] [--quick] [--out DIR] [--only plain|tls]
 
 Starts one private Dovecot (bench/dovecot.sh) and, in front of it, every target: pop3filter,
 pop3filter -t cat, socat, nginx's mail proxy.  Then runs the workloads with bench/loadgen,
 interleaving the targets (session by session in workloads 1-3, run by run in 4), and reports
 medians over the rounds as ratios to `direct`.  Writes OUT/latest.md, OUT/latest.svg and
 OUT/latest.json (default OUT: bench/results) and prints the tables.
+
+The TLS part: clients speak implicit TLS (POP3S) to pop3filter's --pop3s-port listener, to a
+second nginx with `listen ... ssl`, and to the same Dovecot's own POP3S listener (the relays
+reach the origin in cleartext), with a throw-away certificate from scripts/make-certs.sh.
 
 Workloads (see issue 5 and bench/README.md):
   1  500 sequential sessions: greeting, USER/PASS, RETR 1 KiB, QUIT   p50/p99 per session
@@ -16,6 +20,13 @@ Workloads (see issue 5 and bench/README.md):
   4  16 parallel clients, sessions with a 1 MiB RETR, 2000 sessions or 30 s   sessions/s, MiB/s
   5  10 000 sessions held after the greeting (pop3filter only)         RSS per session, CAPA+QUIT
   6  CPU of the relay per GiB relayed, over workloads 3 and 4
+TLS (targets: direct in cleartext for reference, pop3filter, nginx, Dovecot POP3S):
+  T2 one TLS session, 200 sequential RETRs of 1 MiB                     p50/p99 per RETR
+  T3 one TLS session, 5 RETRs of 20 MiB                                 MiB/s, daemon peak RSS
+  T4 16 parallel clients, new TLS sessions (handshake, USER/PASS, RETR 1 KiB, QUIT),
+     2000 sessions or 10 s                                              sessions/s, CPU/session
+  T5 2000 TLS sessions held after handshake and greeting (pop3filter only)   RSS per session
+  T6 CPU per GiB relayed, over T2 and T3
 
 Standard library only.  Expects target/release/{pop3filter,loadgen} to be built.
 """
@@ -31,6 +42,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -48,8 +60,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 TARGETS = ["direct", "pop3filter", "pop3filter -t cat", "socat", "nginx"]
 RELAYS = TARGETS[1:]
+# The TLS part: "direct" is the cleartext reference; the others speak implicit TLS to clients.
+TLS_TARGETS = ["direct", "pop3filter tls", "nginx tls", "dovecot pop3s"]
+TLS_RELAYS = TLS_TARGETS[1:]
+TLS_LABEL = {"direct": "direct (cleartext)", "pop3filter tls": "pop3filter", "nginx tls": "nginx",
+             "dovecot pop3s": "Dovecot POP3S"}
 BUFFER = 32768  # pop3filter's default -b
 HOLD = 10000
+HOLD_TLS = 2000
 
 
 def log(msg):
@@ -98,7 +116,7 @@ class Procs:
 
     def stop_all(self):
         for p in reversed(list(self.procs)):
-            self.stop(p, signal.SIGQUIT if p.bench_name == "nginx" else signal.SIGTERM)
+            self.stop(p, signal.SIGQUIT if p.bench_name.startswith("nginx") else signal.SIGTERM)
 
 
 def free_ports(n, base):
@@ -116,19 +134,34 @@ def free_ports(n, base):
     return ports
 
 
-def wait_greeting(port, proc=None, timeout=20.0):
+def wait_greeting(port, proc=None, timeout=20.0, ca=None):
+    """Waits for a +OK greeting on port; through TLS, verified against ca, when given."""
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), 1) as s:
+            with socket.create_connection(("127.0.0.1", port), 1) as raw:
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1") if ctx else raw
                 if s.recv(3) == b"+OK":
                     s.sendall(b"QUIT\r\n")
                     return True
-        except OSError:
+        except OSError:  # ssl.SSLError included
             pass
         time.sleep(0.1)
+    return False
+
+
+def wait_listening(port, proc, timeout=20.0):
+    """Waits until port accepts connections (while proc runs)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
     return False
 
 
@@ -171,6 +204,26 @@ def tree_cpu(pid):
         except (OSError, IndexError, ValueError):
             continue
         todo.extend(kids.get(p, []))
+    return total / CLK_TCK
+
+
+def comm_cpu(root, comm):
+    """CPU seconds of the live processes named comm in root's tree (utime + stime + cutime +
+    cstime of each)."""
+    kids = children_map()
+    total, todo = 0, [root]
+    while todo:
+        p = todo.pop()
+        todo.extend(kids.get(p, []))
+        try:
+            with open("/proc/%d/comm" % p) as f:
+                if f.read().strip() != comm:
+                    continue
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            continue
     return total / CLK_TCK
 
 
@@ -220,7 +273,7 @@ class Bench:
         self.procs = Procs()
         self.tmp = tempfile.mkdtemp(prefix="pop3filter-bench.")
         os.chmod(self.tmp, 0o755)
-        self.ports = free_ports(16, int(os.environ.get("BENCH_PORT_BASE", "21500")))
+        self.ports = free_ports(32, int(os.environ.get("BENCH_PORT_BASE", "21500")))
         self.port = {}
         self.pid = {}      # target -> Popen of the relay (nginx: the master)
         self.cmd = {}      # target -> argv, to restart after a crash
@@ -228,21 +281,50 @@ class Bench:
         self.unavailable = {}  # target -> why
         self.results = {}  # (workload, target) -> list of per-round dicts
         self.extra = {}
+        self.plain = args.only in (None, "plain")
+        self.tls = args.only in (None, "tls")
+        self.certs = None  # the scratch dir of scripts/make-certs.sh once made
+        self.auth = None
 
     def problem(self, msg):
         log("PROBLEM: " + msg)
         self.problems.append(msg)
 
     # -- setup --
+    def make_certs(self):
+        """A throw-away CA and server certificate for the TLS part (scripts/make-certs.sh)."""
+        d = os.path.join(self.tmp, "certs")
+        try:
+            r = subprocess.run([os.path.join(ROOT, "scripts", "make-certs.sh"), d], capture_output=True,
+                               timeout=60)
+            ok = r.returncode == 0
+            why = (r.stdout + r.stderr).decode(errors="replace").strip()[-300:]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            ok, why = False, str(e)
+        if not ok:
+            for t in TLS_RELAYS:
+                self.unavailable[t] = "no certificate: scripts/make-certs.sh failed: %s" % why
+            self.problem("TLS part skipped: scripts/make-certs.sh failed: %s" % why)
+            self.tls = False
+            return
+        self.certs = {k: os.path.join(d, k + ".pem") for k in ("ca", "cert", "key")}
+
     def start_dovecot(self):
         port = self.ports.pop(0)
         d = os.path.join(self.tmp, "dovecot")
-        self.dovecot = self.procs.start("dovecot", [os.path.join(ROOT, "bench", "dovecot.sh"), d, str(port)],
-                                        os.path.join(self.tmp, "dovecot.out"))
+        argv = [os.path.join(ROOT, "bench", "dovecot.sh"), d, str(port)]
+        if self.tls:
+            # The same Dovecot also listens with implicit TLS: the "Dovecot POP3S" target.
+            self.port["dovecot pop3s"] = self.ports.pop(0)
+            argv += [str(self.port["dovecot pop3s"]), self.certs["cert"], self.certs["key"]]
+        self.dovecot = self.procs.start("dovecot", argv, os.path.join(self.tmp, "dovecot.out"))
         if self.dovecot is None or not wait_greeting(port, self.dovecot):
             sys.exit("bench: Dovecot did not start; see %s/dovecot.out and %s/dovecot.log" % (self.tmp, d))
         self.origin = port
         self.port["direct"] = port
+        if self.tls and not wait_greeting(self.port["dovecot pop3s"], self.dovecot, ca=self.certs["ca"]):
+            self.unavailable["dovecot pop3s"] = "Dovecot's POP3S listener did not answer (see %s/dovecot.log)" % d
+            self.problem(self.unavailable["dovecot pop3s"])
         # The reference messages: the maildir files with LF -> CRLF.
         cur = os.path.join(d, "mail", "bench", "cur")
         self.msgfile, self.expect = {}, {}
@@ -266,7 +348,11 @@ class Bench:
         port = self.port.get(target) or self.ports.pop(0)
         self.port[target] = port
         logf = os.path.join(self.tmp, target.replace(" ", "_") + ".log")
-        if target.startswith("pop3filter"):
+        tls = target in TLS_RELAYS
+        if target == "pop3filter tls":
+            # Its POP3S listener is the target; the plain one (-p) is there because it must be.
+            argv = self.pop3filter_tls_argv(port, self.mgmt_port("plain " + target), self.mgmt_port(target))
+        elif target.startswith("pop3filter"):
             argv = [POP3FILTER, "-l", "127.0.0.1", "-p", str(port), "-P", str(self.origin),
                     "-o", str(self.mgmt_port(target)), "-u", "bench:bench", "127.0.0.1"]
             if target.endswith("cat"):
@@ -276,8 +362,8 @@ class Bench:
             # queue, and the dropped handshakes stall for a SYN-ACK retransmit (1 s, 3 s, ...).
             argv = ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,nodelay,fork,reuseaddr,backlog=1024" % port,
                     "TCP:127.0.0.1:%d,nodelay" % self.origin]
-        elif target == "nginx":
-            argv = self.nginx_argv(port)
+        elif target in ("nginx", "nginx tls"):
+            argv = self.nginx_argv(target, port)
             if argv is None:
                 return False
         p = self.procs.start(target, argv, logf)
@@ -287,12 +373,12 @@ class Bench:
             return False
         self.pid[target] = p
         self.cmd[target] = argv
-        if not wait_greeting(port, p):
+        if not wait_greeting(port, p, ca=self.certs["ca"] if tls else None):
             self.procs.stop(p)
             del self.pid[target]
             tail = open(logf, errors="replace").read()[-400:]
-            if target == "nginx":
-                err = os.path.join(self.tmp, "nginx", "error.log")
+            if target.startswith("nginx"):
+                err = os.path.join(self.tmp, target.replace(" ", "-"), "error.log")
                 if os.path.exists(err):
                     tail += open(err, errors="replace").read()[-400:]
             self.unavailable[target] = "did not start: " + " ".join(tail.split())[-300:]
@@ -300,36 +386,52 @@ class Bench:
             return False
         return True
 
+    def pop3filter_tls_argv(self, pop3s_port, plain_port, mgmt_port):
+        return [POP3FILTER, "-l", "127.0.0.1", "-p", str(plain_port), "--tls-cert", self.certs["cert"],
+                "--tls-key", self.certs["key"], "--pop3s-port", str(pop3s_port), "-P", str(self.origin),
+                "-o", str(mgmt_port), "-u", "bench:bench", "127.0.0.1"]
+
     def mgmt_port(self, target):
         key = "mgmt " + target
         if key not in self.port:
             self.port[key] = self.ports.pop(0)
         return self.port[key]
 
-    def nginx_argv(self, port):
+    def nginx_argv(self, target, port):
+        """nginx (target "nginx") or nginx with TLS on its listener ("nginx tls"), each its own
+        instance under its own prefix; both ask the one auth_http endpoint."""
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         module = next((m for m in ("/usr/lib/nginx/modules/ngx_mail_module.so",
                                    "/usr/share/nginx/modules/ngx_mail_module.so")
                        if os.path.exists(m)), None)
         if nginx is None or module is None:
-            self.unavailable["nginx"] = ("not installed (packages nginx-light, libnginx-mod-mail; "
-                                         "bench/install-deps.sh)")
-            log("nginx: " + self.unavailable["nginx"])
+            self.unavailable[target] = ("not installed (packages nginx-light, libnginx-mod-mail; "
+                                        "bench/install-deps.sh)")
+            log("%s: %s" % (target, self.unavailable[target]))
             return None
-        prefix = os.path.join(self.tmp, "nginx")
+        prefix = os.path.join(self.tmp, target.replace(" ", "-"))
         os.makedirs(prefix, exist_ok=True)
-        auth_port = self.ports.pop(0)
-        self.auth = self.procs.start("nginx-auth", [sys.executable, os.path.join(ROOT, "bench", "nginx-auth.py"),
-                                                    str(auth_port), str(self.origin)],
-                                     os.path.join(self.tmp, "nginx-auth.log"))
         if self.auth is None:
-            self.unavailable["nginx"] = "its auth_http endpoint (bench/nginx-auth.py) did not start"
+            self.auth_port = self.ports.pop(0)
+            self.auth = self.procs.start("nginx-auth", [sys.executable, os.path.join(ROOT, "bench", "nginx-auth.py"),
+                                                        str(self.auth_port), str(self.origin)],
+                                         os.path.join(self.tmp, "nginx-auth.log"))
+            # nginx greets before it asks auth_http: wait for the endpoint, or the first logins fail.
+            if self.auth is not None and not wait_listening(self.auth_port, self.auth):
+                self.procs.stop(self.auth)
+                self.auth = None
+        if self.auth is None:
+            self.unavailable[target] = "its auth_http endpoint (bench/nginx-auth.py) did not start"
             return None
         with open(os.path.join(ROOT, "bench", "nginx.conf.in")) as f:
             conf = f.read()
         user = "user nobody nogroup;" if os.getuid() == 0 else ""
-        for k, v in (("PREFIX", prefix), ("PORT", port), ("AUTH_PORT", auth_port),
-                     ("ORIGIN_PORT", self.origin), ("MAIL_MODULE", module), ("USER_LINE", user)):
+        tls = target == "nginx tls"
+        for k, v in (("PREFIX", prefix), ("PORT", port), ("AUTH_PORT", self.auth_port),
+                     ("ORIGIN_PORT", self.origin), ("MAIL_MODULE", module), ("USER_LINE", user),
+                     ("SSL", " ssl" if tls else ""), ("TLS", "" if tls else "#"),
+                     ("CERT", self.certs["cert"] if tls else "none"),
+                     ("KEY", self.certs["key"] if tls else "none")):
             conf = conf.replace("@%s@" % k, str(v))
         with open(os.path.join(prefix, "nginx.conf"), "w") as f:
             f.write(conf)
@@ -353,10 +455,33 @@ class Bench:
         if r.get("errors"):
             self.problem("workload %s, %s: %d error(s), first: %s" % (workload, target, r["errors"], r.get("first_error")))
 
-    def order(self, rnd):
-        live = [t for t in TARGETS if t == "direct" or t in self.pid]
+    def order(self, rnd, targets=TARGETS):
+        live = [t for t in targets if self.live(t)]
         k = rnd % len(live)
         return live[k:] + live[:k]
+
+    def live(self, t):
+        if t == "direct":
+            return True
+        if t == "dovecot pop3s":
+            return self.tls and t not in self.unavailable
+        return t in self.pid
+
+    def cpu(self, t):
+        """CPU seconds so far of what serves target t; None for direct.  Dovecot POP3S: its
+        pop3-login processes, which terminate TLS and proxy the cleartext to the pop3 process
+        (the pop3 process's work, reading the mail, is the origin's, as for every target)."""
+        if t == "dovecot pop3s":
+            return comm_cpu(self.dovecot.pid, "pop3-login")
+        relay = self.pid.get(t)
+        return None if relay is None else tree_cpu(relay.pid)
+
+    def tls_reserve(self):
+        """Seconds kept for the TLS part while the plain part sizes workload 4."""
+        if not self.tls:
+            return 0
+        a = self.args
+        return a.rounds * len(TLS_TARGETS) * a.t4_secs + 60 + (20 if a.hold else 0)
 
     def run_workloads(self):
         a = self.args
@@ -373,7 +498,7 @@ class Bench:
                 # Workload 4 is "2000 sessions or 30 s" per run; on a slow or busy machine the
                 # time cap comes down so that the whole run stays within the budget.
                 runs = rounds * len(self.order(0))
-                left = a.budget - (time.time() - self.t_start) - (40 if a.hold else 5)
+                left = a.budget - (time.time() - self.t_start) - (40 if a.hold else 5) - self.tls_reserve()
                 cap = max(5.0, min(float(a.w4_secs), left / runs))
                 self.extra["w4_cap_s"] = round(cap, 1)
                 lg = lg[:-1] + [round(cap, 1)]
@@ -393,16 +518,51 @@ class Bench:
                     self.measured(w, rnd, order, lg + ["-p", ports, "-e", self.expect[msg]])
             log("workload %s: %d round(s) in %.0f s" % (w, rounds, time.time() - t0))
 
+    def run_tls_workloads(self):
+        """T2-T4: the TLS counterparts of workloads 2-4 (T4 with the 1 KiB message: new
+        sessions per second), the same interleaving."""
+        a = self.args
+        rounds = a.rounds
+        tls_ports = [str(self.port[t]) for t in TLS_RELAYS if self.live(t)]
+        tls_args = ["--tls", self.certs["ca"], "--tls-ports", ",".join(tls_ports)]
+        spec = [
+            ("T2", ["retrs", "-m", 2, "-n", a.t2]),
+            ("T3", ["retrs", "-m", 3, "-n", a.t3]),
+            ("T4", ["parallel", "-m", 1, "-n", a.t4, "-c", 16, "-d", a.t4_secs]),
+        ]
+        for w, lg in spec:
+            t0 = time.time()
+            if w == "T4":
+                runs = rounds * len(self.order(0, TLS_TARGETS))
+                left = a.budget - (time.time() - self.t_start) - (20 if a.hold else 5)
+                cap = max(3.0, min(float(a.t4_secs), left / runs))
+                self.extra["t4_cap_s"] = round(cap, 1)
+                lg = lg[:-1] + [round(cap, 1)]
+                if cap < a.t4_secs:
+                    log("workload T4: time cap %.1f s per run (budget %d s)" % (cap, a.budget))
+            msg = lg[lg.index("-m") + 1]
+            for rnd in range(rounds):
+                order = self.order(rnd, TLS_TARGETS)
+                if w == "T4":
+                    for target in order:
+                        self.measured(w, rnd, [target], lg + tls_args + ["-p", self.port[target],
+                                                                        "-e", self.expect[msg]])
+                else:
+                    ports = ",".join(str(self.port[t]) for t in order)
+                    self.measured(w, rnd, order, lg + tls_args + ["-p", ports, "-e", self.expect[msg]])
+            log("workload %s: %d round(s) in %.0f s" % (w, rounds, time.time() - t0))
+
     def measured(self, w, rnd, targets, args):
         """One loadgen run over `targets`, with each relay's CPU (and for workload 3 the
         pop3filters' peak RSS) around it."""
         before = {}
         for t in targets:
-            relay = self.pid.get(t)
-            if relay is None:
+            cpu = self.cpu(t)
+            if cpu is None:
                 continue
-            b = before[t] = {"cpu": tree_cpu(relay.pid)}
-            if w == "3" and t.startswith("pop3filter"):
+            relay = self.pid.get(t)
+            b = before[t] = {"cpu": cpu}
+            if w in ("3", "T3") and t.startswith("pop3filter"):
                 b["hwm_lifetime"] = proc_status(relay.pid, "VmHWM")
                 b["hwm_reset"] = reset_hwm(relay.pid)
                 b["rss_before"] = proc_status(relay.pid, "VmRSS")
@@ -414,16 +574,17 @@ class Bench:
                      {"ok": 0, "errors": 1, "first_error": "no result from loadgen: %s" % lines[-1]}))
             r["round"] = rnd
             relay = self.pid.get(t)
-            if t in before and relay is not None:
+            if t in before and (relay is not None or t == "dovecot pop3s"):
                 b = before[t]
-                r["cpu_s"] = tree_cpu(relay.pid) - b["cpu"]
+                r["cpu_s"] = self.cpu(t) - b["cpu"]
                 if "rss_before" in b:
                     hwm = proc_status(relay.pid, "VmHWM")
                     r.update(b, hwm_after=hwm)
                     del r["cpu"]
                     if b["rss_before"] is not None and hwm is not None:
                         r["growth"] = hwm - (b["rss_before"] if b["hwm_reset"] else b["hwm_before"])
-                self.alive(t, "workload %s round %d" % (w, rnd + 1))
+                if relay is not None:
+                    self.alive(t, "workload %s round %d" % (w, rnd + 1))
             self.record(w, t, r)
 
     def spawn_cost(self):
@@ -431,26 +592,35 @@ class Bench:
         self.extra["spawn"] = run_loadgen(["spawn", "-n", n, "-t", "cat"])
         self.extra["spawn_1mib"] = run_loadgen(["spawn", "-n", n, "-t", "cat", "-i", self.msgfile[2]])
 
-    def hold(self):
-        """Workload 5 on a fresh pop3filter, so that "idle" means idle."""
-        n = self.args.hold
+    def hold(self, tls=False):
+        """Workload 5 (T5 with tls: the sessions through TLS, handshake and greeting done) on a
+        fresh pop3filter, so that "idle" means idle."""
+        n = self.args.t5 if tls else self.args.hold
+        name = "workload T5" if tls else "workload 5"
         port, mgmt = self.ports.pop(0), self.ports.pop(0)
-        logf = os.path.join(self.tmp, "pop3filter-hold.log")
-        p = self.procs.start("pop3filter-hold", [POP3FILTER, "-l", "127.0.0.1", "-p", str(port), "-P",
-                                                 str(self.origin), "-o", str(mgmt), "-u", "bench:bench", "127.0.0.1"], logf)
+        if tls:
+            plain = self.ports.pop(0)
+            argv = self.pop3filter_tls_argv(port, plain, mgmt)
+            tls_args = ["--tls", self.certs["ca"]]
+        else:
+            argv = [POP3FILTER, "-l", "127.0.0.1", "-p", str(port), "-P", str(self.origin), "-o", str(mgmt),
+                    "-u", "bench:bench", "127.0.0.1"]
+            tls_args = []
+        logf = os.path.join(self.tmp, "pop3filter-hold%s.log" % ("-tls" if tls else ""))
+        p = self.procs.start("pop3filter-hold", argv, logf)
         res = {"requested": n, "nofile_hard": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}
-        self.extra["hold"] = res
-        if not wait_greeting(port, p):
-            self.problem("workload 5: pop3filter did not start")
+        self.extra["hold_tls" if tls else "hold"] = res
+        if not wait_greeting(port, p, ca=self.certs["ca"] if tls else None):
+            self.problem("%s: pop3filter did not start" % name)
             return
         # One whole session first, so that one-time allocations are not counted per session.
-        run_loadgen(["sessions", "-p", port, "-m", 1, "-n", 1, "-e", self.expect[1]])
+        run_loadgen(["sessions", "-p", port, "-m", 1, "-n", 1, "-e", self.expect[1]] + tls_args)
         time.sleep(0.5)
         res["rss_idle"] = proc_status(p.pid, "VmRSS")
         t0 = time.time()
         # A short timeout: once the daemon is out of descriptors, a client it accepted waits for
         # its greeting (it is not turned away), and each thread would wait that long per try.
-        lg = subprocess.Popen([LOADGEN, "hold", "-p", str(port), "-n", str(n), "-c", "8", "-T", "5"],
+        lg = subprocess.Popen([LOADGEN, "hold", "-p", str(port), "-n", str(n), "-c", "8", "-T", "5"] + tls_args,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         held = None
         for line in lg.stdout:
@@ -459,14 +629,14 @@ class Bench:
                 held = ev
                 break
         if held is None:
-            self.problem("workload 5: loadgen hold failed: %s" % lg.stderr.read().decode(errors="replace")[-300:])
+            self.problem("%s: loadgen hold failed: %s" % (name, lg.stderr.read().decode(errors="replace")[-300:]))
             lg.kill()
             lg.wait()
             self.procs.stop(p)
             return
         time.sleep(1.0)
         res.update(held=held["held"], open_errors=held["open_errors"], open_first_error=held["first_error"],
-                   open_s=held["open_s"], loadgen_nofile=held["nofile"])
+                   open_s=held["open_s"], loadgen_nofile=held["nofile"], tls=held.get("tls"))
         res["rss_held"] = proc_status(p.pid, "VmRSS")
         try:
             res["daemon_fds"] = len(os.listdir("/proc/%d/fd" % p.pid))
@@ -498,15 +668,15 @@ class Bench:
             if res.get("daemon_nofile") and res["daemon_nofile"] < 2 * n + 64:
                 why = (" (environment: pop3filter's descriptor limit is %d, two per session are needed)"
                        % res["daemon_nofile"])
-            self.problem("workload 5: %d of %d sessions not opened%s; first error: %s"
-                         % (held["open_errors"], n, why, held["first_error"]))
+            self.problem("%s: %d of %d sessions not opened%s; first error: %s"
+                         % (name, held["open_errors"], n, why, held["first_error"]))
         if final.get("errors"):
-            self.problem("workload 5: %d held sessions did not answer CAPA+QUIT; first: %s"
-                         % (final["errors"], final.get("first_error")))
+            self.problem("%s: %d held sessions did not answer CAPA+QUIT; first: %s"
+                         % (name, final["errors"], final.get("first_error")))
         if not res["daemon_alive_after"]:
-            self.problem("workload 5: pop3filter exited (status %s)" % p.returncode)
+            self.problem("%s: pop3filter exited (status %s)" % (name, p.returncode))
         self.procs.stop(p)
-        log("workload 5: held %s of %d in %.1f s, %s answered CAPA+QUIT" % (held["held"], n, held["open_s"], res["answered"]))
+        log("%s: held %s of %d in %.1f s, %s answered CAPA+QUIT" % (name, held["held"], n, held["open_s"], res["answered"]))
         res["log"] = logf
 
     def scan_logs(self):
@@ -566,6 +736,7 @@ class Bench:
             "dirty": bool(dirty),
             "dovecot": version(["dovecot", "--version"]),
             "nginx": version(["nginx", "-v"]),
+            "openssl": version(["openssl", "version"]),
             "socat": socat_version(),
             "pop3filter": version([POP3FILTER, "-v"]),
             "rounds": self.args.rounds,
@@ -575,16 +746,32 @@ class Bench:
         t0 = self.t_start = time.time()
         meta = self.machine()
         try:
+            if self.tls:
+                self.make_certs()
             self.start_dovecot()
-            for t in RELAYS:
-                self.start_target(t)
-            log("targets: " + ", ".join("%s :%d" % (t, self.port[t]) for t in TARGETS if t == "direct" or t in self.pid)
-                + ("; unavailable: " + ", ".join(self.unavailable) if self.unavailable else ""))
-            self.spawn_cost()
-            self.run_workloads()
-            if self.args.hold:
-                self.hold()
-            self.extra["auth_cpu_s"] = tree_cpu(self.auth.pid) if getattr(self, "auth", None) else None
+            if self.plain:
+                for t in RELAYS:
+                    self.start_target(t)
+                log("targets: " + ", ".join("%s :%d" % (t, self.port[t]) for t in TARGETS if self.live(t))
+                    + ("; unavailable: " + ", ".join(self.unavailable) if self.unavailable else ""))
+                self.spawn_cost()
+                self.run_workloads()
+                if self.args.hold:
+                    self.hold()
+                # The plain relays are done: stopped, so that they idle on nothing during the TLS part.
+                for t in RELAYS:
+                    if t in self.pid:
+                        self.procs.stop(self.pid.pop(t), signal.SIGQUIT if t == "nginx" else signal.SIGTERM)
+            if self.tls:
+                for t in ("pop3filter tls", "nginx tls"):
+                    self.start_target(t)
+                log("TLS targets: " + ", ".join("%s :%d" % (t, self.port[t]) for t in TLS_TARGETS if self.live(t))
+                    + ("; unavailable: " + ", ".join(t for t in TLS_RELAYS if t in self.unavailable)
+                       if any(t in self.unavailable for t in TLS_RELAYS) else ""))
+                self.run_tls_workloads()
+                if self.args.hold:
+                    self.hold(tls=True)
+            self.extra["auth_cpu_s"] = tree_cpu(self.auth.pid) if self.auth else None
         finally:
             self.procs.stop_all()
         self.scan_logs()
@@ -690,6 +877,40 @@ class Analysis:
                                        if "cpu_s" in r and r.get("rx_bytes")])
             v[("6", "cpu4", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in r4
                                        if "cpu_s" in r and r.get("rx_bytes")])
+        for t in TLS_TARGETS:
+            v = self.v
+            for k in ("p50", "p99"):
+                v[("T2", k, t)] = self.m("T2", t, "lat_%s_ms" % k)
+            v[("T2", "ge40", t)] = self.m("T2", t, "lat_ge_40ms")
+            v[("T2", "in4060", t)] = self.window("T2", t)
+            v[("T3", "mibs", t)] = self.m("T3", t, "mib_s")
+            v[("T3", "growth", t)] = self.m("T3", t, "growth")
+            v[("T4", "sps", t)] = self.m("T4", t, "sessions_s")
+            v[("T4", "p50", t)] = self.m("T4", t, "lat_p50_ms")
+            v[("T4", "p99", t)] = self.m("T4", t, "lat_p99_ms")
+            v[("T4", "cpu_ms", t)] = med([r["cpu_s"] * 1e3 / r["ok"] for r in self.runs("T4", t)
+                                          if "cpu_s" in r and r.get("ok")])
+            # T6: CPU per GiB over T2 and T3, per round, then the median.
+            per_round = []
+            r2, r3 = self.runs("T2", t), self.runs("T3", t)
+            for a, b in zip(r2, r3):
+                nbytes = (a.get("rx_bytes") or 0) + (b.get("rx_bytes") or 0)
+                if "cpu_s" in a and "cpu_s" in b and nbytes:
+                    per_round.append((a["cpu_s"] + b["cpu_s"]) / (nbytes / GIB))
+            v[("T6", "cpu", t)] = med(per_round)
+            v[("T6", "cpu2", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in r2
+                                        if "cpu_s" in r and r.get("rx_bytes")])
+            v[("T6", "cpu3", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in r3
+                                        if "cpu_s" in r and r.get("rx_bytes")])
+
+    def negotiated(self, t):
+        """What the TLS sessions to t negotiated (loadgen's "tls" field), every distinct value."""
+        seen = []
+        for w in ("T2", "T3", "T4"):
+            for r in self.runs(w, t):
+                if r.get("tls") and r["tls"] not in seen:
+                    seen.append(r["tls"])
+        return seen
 
     def get(self, w, metric, t):
         return self.v.get((w, metric, t))
@@ -704,6 +925,45 @@ class Analysis:
     def checks(self):
         """[(target text, measured text, limit text, passed or None, margin text)]"""
         out = []
+        if self.b.plain:
+            self.plain_checks(out)
+        if self.b.tls:
+            self.tls_checks(out)
+        return out
+
+    def tls_checks(self, out):
+        P, N = "pop3filter tls", "nginx tls"
+        why = self.b.unavailable.get(N) or self.b.unavailable.get(P)
+
+        def vs_nginx(label, w, metric, higher_is_better, digits, unit):
+            a, b = self.get(w, metric, P), self.get(w, metric, N)
+            if a is None or b is None or not b:
+                out.append((label, "n/a" + (" (%s)" % why if why else ""), "", None, ""))
+                return
+            if higher_is_better:
+                ok, limit = a >= b, "≥ nginx"
+            else:
+                ok, limit = a < b, "< nginx"
+            out.append((label, "%.*f %s vs %.*f %s (%.2f×)" % (digits, a, unit, digits, b, unit, a / b),
+                        limit, ok, "%+.0f %%" % ((a / b - 1) * 100)))
+
+        vs_nginx("TLS, T3 throughput (20 MiB RETRs) vs nginx", "T3", "mibs", True, 1, "MiB/s")
+        vs_nginx("TLS, T4 new TLS sessions per second vs nginx", "T4", "sps", True, 1, "/s")
+        vs_nginx("TLS, T6 CPU per GiB relayed (T2 + T3) vs nginx", "T6", "cpu", False, 2, "s")
+        h = self.b.extra.get("hold_tls")
+        if h:
+            held, ans, n = h.get("held") or 0, h.get("answered") or 0, h.get("requested")
+            out.append(("TLS, T5 sessions held, then answering CAPA+QUIT", "%d held, %d answered" % (held, ans),
+                        "%d and %d" % (n, n), held == n and ans == n, "%+d" % (min(held, ans) - n)))
+            ps = h.get("per_session")
+            lim = 64 * 1024
+            if ps is not None:
+                out.append(("TLS, T5 RSS per idle TLS session", "%.1f KiB" % (ps / 1024), "< 64 KiB",
+                            ps < lim, "%+.0f %%" % ((ps / lim - 1) * 100)))
+            else:
+                out.append(("TLS, T5 RSS per idle TLS session", "n/a", "< 64 KiB", None, ""))
+
+    def plain_checks(self, out):
         P = "pop3filter"
 
         def slower(w, metric, higher_is_better, limit, t=P, label=""):
@@ -773,7 +1033,6 @@ class Analysis:
         else:
             out.append(("w6, CPU per GiB relayed vs nginx", "n/a (%s)" % self.b.unavailable.get("nginx", "?"),
                         "< nginx", None, ""))
-        return out
 
     def args_count(self, w):
         return {"1": self.b.args.w1, "2": self.b.args.w2}[w]
@@ -820,19 +1079,71 @@ def markdown(an):
     L = []
     L.append("# pop3filter benchmark")
     L.append("")
-    L.append("- date: %s; `make bench` took %d s" % (meta["date"], meta["seconds"]))
+    part = "" if b.plain and b.tls else (" (only the plain part: `--only plain`)" if b.plain else
+                                        " (only the TLS part: `--only tls`)")
+    L.append("- date: %s; `make bench` took %d s%s" % (meta["date"], meta["seconds"], part))
     L.append("- machine: %d cores (%s), %s GiB, kernel %s, %s; load average at start %s, at end %s"
              % (meta["cores"], meta["cpu"], meta["memory_gib"], meta["kernel"], meta["os"],
                 " ".join(meta["loadavg_start"]), " ".join(meta["loadavg_end"])))
     L.append("- commit: `%s` (%s)%s" % (meta["commit"], meta["commit_subject"],
                                         ", with uncommitted changes in the working tree" if meta["dirty"] else ""))
-    L.append("- %s; origin %s; peers: %s, %s" % (meta["pop3filter"], meta["dovecot"] and "Dovecot " + meta["dovecot"],
-                                                meta["socat"], meta["nginx"]))
+    L.append("- %s; origin %s; peers: %s, %s%s" % (
+        meta["pop3filter"], meta["dovecot"] and "Dovecot " + meta["dovecot"], meta["socat"], meta["nginx"],
+        "; TLS: %s on the nginx and Dovecot side, rustls 0.23 (ring) in pop3filter and the load generator"
+        % meta.get("openssl", "?").split(" (")[0] if b.tls else ""))
     L.append("- %d rounds per workload, targets interleaved (see the notes); "
              "every figure is the median over the rounds; in parentheses the ratio to `direct`; "
              "last column: pop3filter's figure divided by nginx's (below 1 is better for times and CPU, "
              "above 1 for rates)." % a.rounds)
     L.append("")
+    if b.plain:
+        markdown_plain(an, L)
+    if b.tls:
+        markdown_tls(an, L)
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured | limit | result | margin |")
+    L.append("|---|---|---|---|---|")
+    for label, meas, lim, ok, margin in an.checks():
+        L.append("| %s | %s | %s | %s | %s |" % (label, meas, lim,
+                                                "n/a" if ok is None else ("**pass**" if ok else "**FAIL**"), margin))
+    L.append("")
+    L.append("## Notes")
+    L.append("")
+    L.append("- Every retrieved message was checked (length and SHA-256 after un-dot-stuffing, against the "
+             "maildir file with CRLF line ends); a ⚠ marks a cell with errors, listed below.")
+    if b.plain:
+        notes_plain(an, L)
+    if b.tls:
+        notes_tls(an, L)
+    L.append("- Dovecot: bench/dovecot.conf.in (the test origin's settings; pop3-login in high-performance "
+             "mode; one pop3 process per logged-in session, Dovecot's default). All targets share it.")
+    if b.unavailable:
+        for t, why in b.unavailable.items():
+            L.append("- `%s`: %s" % (t, why))
+    if b.problems:
+        L.append("")
+        L.append("## Problems seen")
+        L.append("")
+        for p in b.problems:
+            L.append("- " + p)
+    logs = b.extra.get("daemon_log") or {}
+    if logs:
+        L.append("")
+        L.append("Daemon log warnings/errors: " + "; ".join(
+            "%s: %s (first: `%s`)" % (n, d["counts"], d["first"][:200]) for n, d in logs.items()))
+    dl = b.extra.get("dovecot_log") or {}
+    if dl:
+        L.append("")
+        L.append("Dovecot log warnings/errors: " + "; ".join("`%s` × %d" % (k, n) for k, n in list(dl.items())[:8]))
+    L.append("")
+    L.append(("Chart: [latest.svg](latest.svg). " if b.plain else "") + "Raw numbers: [latest.json](latest.json).")
+    return "\n".join(L) + "\n"
+
+
+def markdown_plain(an, L):
+    b = an.b
+    a = b.args
     hdr = "| workload | metric | " + " | ".join("`%s`" % t for t in TARGETS) + " | pop3filter ÷ nginx |"
     L.append(hdr)
     L.append("|" + "---|" * (len(TARGETS) + 3))
@@ -876,35 +1187,98 @@ def markdown(an):
                  % (BUFFER // 1024, h["requested"], h.get("held"), h.get("open_s"), h.get("answered"),
                     kib(h.get("rss_idle")), kib(h.get("rss_held")), fmt(h.get("per_session"), 0),
                     BUFFER, 2 * BUFFER + 4096, h.get("daemon_fds"), h.get("daemon_nofile")))
-        if h.get("daemon_nofile") and h["daemon_nofile"] < 2 * h["requested"] + 64:
-            L.append("")
-            L.append("**Environment limit:** the hard RLIMIT_NOFILE here is %d and cannot be raised (no "
-                     "CAP_SYS_RESOURCE); pop3filter needs two descriptors per session (client and origin), "
-                     "so at most about %d sessions fit. On a machine where root may raise the limit, the "
-                     "harness raises it to 65536." % (h["daemon_nofile"], (h["daemon_nofile"] - 16) // 2))
-        errs = [("opening", h.get("open_first_error")), ("CAPA/QUIT", h.get("answer_first_error"))]
-        errs = ["%s: `%s`" % (k, v) for k, v in errs if v]
-        if errs:
-            L.append("")
-            L.append("First errors: " + "; ".join(errs) + ".")
-        L.append("")
+        hold_limits(h, L)
     sp, sp1 = b.extra.get("spawn", {}), b.extra.get("spawn_1mib", {})
     L.append("Filter cost, measured alone (`/bin/sh -c cat` spawned, stdin closed at once, waited for): "
              "p50 %s ms; with the 1 MiB message piped through it: p50 %s ms." % (
                  fmt(sp.get("lat_p50_ms")), fmt(sp1.get("lat_p50_ms"))))
     L.append("")
-    L.append("## Targets")
+
+
+def hold_limits(h, L):
+    """The descriptor-limit and first-error lines under a workload 5 / T5 paragraph."""
+    if h.get("daemon_nofile") and h["daemon_nofile"] < 2 * h["requested"] + 64:
+        L.append("")
+        L.append("**Environment limit:** the hard RLIMIT_NOFILE here is %d and cannot be raised (no "
+                 "CAP_SYS_RESOURCE); pop3filter needs two descriptors per session (client and origin), "
+                 "so at most about %d sessions fit. On a machine where root may raise the limit, the "
+                 "harness raises it to 65536." % (h["daemon_nofile"], (h["daemon_nofile"] - 16) // 2))
+    errs = [("opening", h.get("open_first_error")), ("CAPA/QUIT", h.get("answer_first_error"))]
+    errs = ["%s: `%s`" % (k, v) for k, v in errs if v]
+    if errs:
+        L.append("")
+        L.append("First errors: " + "; ".join(errs) + ".")
     L.append("")
-    L.append("| target | measured | limit | result | margin |")
-    L.append("|---|---|---|---|---|")
-    for label, meas, lim, ok, margin in an.checks():
-        L.append("| %s | %s | %s | %s | %s |" % (label, meas, lim,
-                                                "n/a" if ok is None else ("**pass**" if ok else "**FAIL**"), margin))
+
+
+def vs_nginx_tls(an, w, metric):
+    if metric == "ge40":
+        return ""
+    a, b = an.get(w, metric, "pop3filter tls"), an.get(w, metric, "nginx tls")
+    return "%.2f×" % (a / b) if a is not None and b else "—"
+
+
+def markdown_tls(an, L):
+    b = an.b
+    a = b.args
+    L.append("## TLS")
     L.append("")
-    L.append("## Notes")
+    L.append("Clients speak implicit TLS (POP3S) to `pop3filter` (its `--pop3s-port` listener), to `nginx` "
+             "(`listen … ssl` in its mail server block) and to `Dovecot POP3S` (the origin's own POP3S "
+             "listener); the two relays reach the same Dovecot in cleartext. `direct (cleartext)` is the "
+             "plain reference, no TLS anywhere. One throw-away certificate (RSA 2048, scripts/make-certs.sh) "
+             "for all three; the load generator verifies it and resumes no session (every session is a "
+             "full handshake).")
     L.append("")
-    L.append("- Every retrieved message was checked (length and SHA-256 after un-dot-stuffing, against the "
-             "maildir file with CRLF line ends); a ⚠ marks a cell with errors, listed below.")
+    hdr = "| workload | metric | " + " | ".join("`%s`" % TLS_LABEL[t] for t in TLS_TARGETS) + " | pop3filter ÷ nginx |"
+    L.append(hdr)
+    L.append("|" + "---|" * (len(TLS_TARGETS) + 3))
+
+    def row(wlabel, mlabel, w, metric, hib=False, digits=2, relays_only=False):
+        cells = []
+        for t in TLS_TARGETS:
+            if relays_only and t == "direct":
+                cells.append("")
+            elif relays_only:
+                v = an.get(w, metric, t)
+                cells.append("n/a" if v is None and t in b.unavailable else fmt(v, digits))
+            else:
+                cells.append(cell(an, w, metric, t, hib, digits))
+        L.append("| %s | %s | %s | %s |" % (wlabel, mlabel, " | ".join(cells), vs_nginx_tls(an, w, metric)))
+
+    row("T2: one TLS session, %d × RETR 1 MiB" % a.t2, "p50 ms / RETR", "T2", "p50")
+    row("", "p99 ms / RETR", "T2", "p99")
+    row("", "RETRs ≥ 40 ms (in 40–60 ms)", "T2", "ge40", digits=0)
+    row("T3: one TLS session, %d × RETR 20 MiB" % a.t3, "MiB/s", "T3", "mibs", True, 1)
+    L.append("| | peak RSS growth KiB | | %s | | | |" % kib(an.get("T3", "growth", "pop3filter tls")))
+    row("T4: 16 parallel, new TLS sessions with RETR 1 KiB, %d sessions or %s s"
+        % (a.t4, b.extra.get("t4_cap_s", a.t4_secs)), "sessions/s", "T4", "sps", True, 1)
+    row("", "p50 ms / session", "T4", "p50", False, 1)
+    row("", "p99 ms / session", "T4", "p99", False, 1)
+    row("", "CPU ms / session", "T4", "cpu_ms", False, 2, relays_only=True)
+    row("T6: CPU per GiB (T2 + T3)", "CPU s / GiB", "T6", "cpu", False, 2, relays_only=True)
+    row("", "T2 only (1 MiB RETRs)", "T6", "cpu2", False, 2, relays_only=True)
+    row("", "T3 only (20 MiB RETRs)", "T6", "cpu3", False, 2, relays_only=True)
+    L.append("")
+    h = b.extra.get("hold_tls")
+    if h:
+        L.append("T5 (pop3filter only, fresh daemon, default %d KiB buffers): %d TLS sessions requested, "
+                 "**%s held** after the handshake and the greeting (opened in %s s), **%s answered CAPA and "
+                 "QUIT** afterwards; RSS idle %s KiB, with the sessions held %s KiB: **%s KiB per idle TLS "
+                 "session** (target: under 64 KiB). Descriptors: the daemon had %s open, limit %s."
+                 % (BUFFER // 1024, h["requested"], h.get("held"), h.get("open_s"), h.get("answered"),
+                    kib(h.get("rss_idle")), kib(h.get("rss_held")),
+                    fmt(h["per_session"] / 1024, 1) if h.get("per_session") is not None else "—",
+                    h.get("daemon_fds"), h.get("daemon_nofile")))
+        hold_limits(h, L)
+    seen = ["`%s`: %s" % (TLS_LABEL[t], ", ".join(an.negotiated(t)) or "—") for t in TLS_RELAYS]
+    L.append("Negotiated (as the load generator saw it): " + "; ".join(seen) + ".")
+    L.append("")
+
+
+def notes_plain(an, L):
+    b = an.b
+    a = b.args
     L.append("- Workloads 1–3: one loadgen run per round covers every target, alternating session by "
              "session (w1) or RETR by RETR (w2, w3: one session per target), every cycle in a new "
              "shuffled order; workload 4 runs one target at a time, the order rotating from round to round.")
@@ -935,29 +1309,37 @@ def markdown(an):
     elif capped:
         L.append("- Workload 4: %d of %d runs reached the %d s cap before %d sessions." % (
             capped, len(w4runs), a.w4_secs, a.w4))
-    L.append("- Dovecot: bench/dovecot.conf.in (the test origin's settings; pop3-login in high-performance "
-             "mode; one pop3 process per logged-in session, Dovecot's default). All targets share it.")
-    if b.unavailable:
-        for t, why in b.unavailable.items():
-            L.append("- `%s`: %s" % (t, why))
-    if b.problems:
-        L.append("")
-        L.append("## Problems seen")
-        L.append("")
-        for p in b.problems:
-            L.append("- " + p)
-    logs = b.extra.get("daemon_log") or {}
-    if logs:
-        L.append("")
-        L.append("Daemon log warnings/errors: " + "; ".join(
-            "%s: %s (first: `%s`)" % (n, d["counts"], d["first"][:200]) for n, d in logs.items()))
-    dl = b.extra.get("dovecot_log") or {}
-    if dl:
-        L.append("")
-        L.append("Dovecot log warnings/errors: " + "; ".join("`%s` × %d" % (k, n) for k, n in list(dl.items())[:8]))
-    L.append("")
-    L.append("Chart: [latest.svg](latest.svg). Raw numbers: [latest.json](latest.json).")
-    return "\n".join(L) + "\n"
+
+
+def notes_tls(an, L):
+    b = an.b
+    a = b.args
+    L.append("- TLS part: run after the plain part (its relays stopped by then), the same way: T2 and T3 one "
+             "loadgen run per round over every TLS target, RETR by RETR in a new shuffled order each cycle "
+             "(one TLS session per target); T4 one target at a time, the order rotating. T4's session time "
+             "runs from before `connect` (TCP and TLS handshakes included) to the QUIT reply.")
+    L.append("- TLS targets: pop3filter `-l 127.0.0.1 -p PLAIN --tls-cert cert.pem --tls-key key.pem "
+             "--pop3s-port PORT -P ORIGIN -o MGMTPORT -u bench:bench 127.0.0.1` (rustls defaults: TLS 1.2 "
+             "and 1.3); nginx: a second instance from bench/nginx.conf.in with `listen 127.0.0.1:PORT ssl`, "
+             "`ssl_certificate`, `ssl_certificate_key`, `ssl_protocols TLSv1.2 TLSv1.3` (nginx 1.22 leaves "
+             "TLSv1.3 out of its default), its TLS defaults otherwise; Dovecot: the origin "
+             "itself with `ssl = yes`, `ssl_cert`, `ssl_key` and an `inet_listener pop3s` "
+             "(bench/dovecot.sh), its TLS defaults otherwise.")
+    L.append("- TLS CPU: pop3filter and nginx as in workload 6 (the relay's process tree). Dovecot POP3S: "
+             "its pop3-login processes only, which terminate the TLS and proxy the cleartext to the pop3 "
+             "process (in high-performance mode, as configured); the pop3 process's work is the origin's, "
+             "uncounted for every target. In T4 Dovecot's figure also holds the login handling that the "
+             "relays leave to the origin. Octets: the plaintext the client received.")
+    cap = b.extra.get("t4_cap_s")
+    runs = [r for t in TLS_TARGETS for r in an.runs("T4", t)]
+    capped = sum(1 for r in runs if (r.get("ok") or 0) + (r.get("errors") or 0) < a.t4)
+    if cap is not None and cap < a.t4_secs:
+        L.append("- T4's time cap was %.1f s per run instead of %d s, to keep the run within its budget "
+                 "(%d s); %d of %d runs reached it before %d sessions. Rates are per wall second either way."
+                 % (cap, a.t4_secs, a.budget, capped, len(runs), a.t4))
+    elif capped:
+        L.append("- T4: %d of %d runs reached the %d s cap before %d sessions; rates are per wall second."
+                 % (capped, len(runs), a.t4_secs, a.t4))
 
 
 def kib(v):
@@ -1048,20 +1430,46 @@ def console_table(an):
     return "\n".join(out)
 
 
+def console_table_tls(an):
+    rows = [("T2 p50 ms", "T2", "p50"), ("T2 p99 ms", "T2", "p99"), ("T3 MiB/s", "T3", "mibs"),
+            ("T4 sessions/s", "T4", "sps"), ("T4 CPU ms/sess", "T4", "cpu_ms"), ("T6 CPU s/GiB", "T6", "cpu")]
+    width = 22
+    out = ["%-15s" % "TLS" + "".join("%*s" % (width, TLS_LABEL[t]) for t in TLS_TARGETS)]
+    for label, w, metric in rows:
+        line = "%-15s" % label
+        for t in TLS_TARGETS:
+            if metric in ("cpu", "cpu_ms"):
+                v = an.get(w, metric, t)
+                text = "" if t == "direct" else ("n/a" if v is None else fmt(v))
+            else:
+                text = cell(an, w, metric, t)
+            line += "%*s" % (width, text)
+        out.append(line)
+    h = an.b.extra.get("hold_tls")
+    if h and h.get("per_session") is not None:
+        out.append("T5: %s of %d TLS sessions held, %.1f KiB per idle TLS session" % (
+            h.get("held"), h["requested"], h["per_session"] / 1024))
+    return "\n".join(out)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
     p.add_argument("--quick", action="store_true", help="small workloads, to try the harness")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
-    p.add_argument("--no-hold", action="store_true", help="skip workload 5")
-    p.add_argument("--budget", type=int, default=int(os.environ.get("BENCH_BUDGET", "420")),
-                   help="seconds this script may take; workload 4's time cap shrinks to fit (420)")
+    p.add_argument("--no-hold", action="store_true", help="skip workloads 5 and T5")
+    p.add_argument("--only", choices=("plain", "tls"),
+                   help="run only the plain part (workloads 1-6) or only the TLS part (T2-T6)")
+    p.add_argument("--budget", type=int, default=int(os.environ.get("BENCH_BUDGET", "600")),
+                   help="seconds this script may take; the time caps of workloads 4 and T4 shrink to fit (600)")
     a = p.parse_args()
     a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 500, 200, 5, 2000, 30, HOLD, 200
+    a.t2, a.t3, a.t4, a.t4_secs, a.t5 = 200, 5, 2000, 10, HOLD_TLS
     if a.quick:
         a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 50, 20, 2, 100, 10, 1000, 20
+        a.t2, a.t3, a.t4, a.t4_secs, a.t5 = 20, 2, 100, 5, 200
     if a.no_hold:
-        a.hold = 0
+        a.hold = a.t5 = 0
     for path in (POP3FILTER, LOADGEN):
         if not os.access(path, os.X_OK):
             sys.exit("bench: %s is missing; run `cargo build --release --workspace` first" % path)
@@ -1086,21 +1494,26 @@ def main():
     md = markdown(an)
     with open(os.path.join(a.out, "latest.md"), "w") as f:
         f.write(md)
-    with open(os.path.join(a.out, "latest.svg"), "w") as f:
-        f.write(svg(an))
+    if bench.plain:
+        with open(os.path.join(a.out, "latest.svg"), "w") as f:
+            f.write(svg(an))
     with open(os.path.join(a.out, "latest.json"), "w") as f:
         json.dump({"meta": meta, "args": vars(a), "sizes": bench.size, "unavailable": bench.unavailable,
                    "problems": bench.problems, "extra": bench.extra,
                    "runs": {"%s|%s" % k: v for k, v in bench.results.items()},
                    "checks": an.checks()}, f, indent=1, default=str)
     print()
-    print(console_table(an))
-    print()
+    if bench.plain:
+        print(console_table(an))
+        print()
+    if bench.tls:
+        print(console_table_tls(an))
+        print()
     for label, meas, lim, ok, margin in an.checks():
         print("%-6s %s: %s (limit %s; %s)" % ("n/a" if ok is None else ("PASS" if ok else "FAIL"), label, meas, lim, margin))
     print()
-    print("bench: wrote %s/latest.md, latest.svg, latest.json (%d s)"
-          % (os.path.relpath(a.out, os.getcwd()), meta["seconds"]))
+    print("bench: wrote %s/latest.md,%s latest.json (%d s)"
+          % (os.path.relpath(a.out, os.getcwd()), " latest.svg," if bench.plain else "", meta["seconds"]))
     if bench.problems or os.environ.get("BENCH_KEEP"):
         print("bench: logs kept in %s" % bench.tmp)
     else:

@@ -24,7 +24,12 @@ def main():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        # socketserver's default listen backlog is 5: with 16 parallel logins nginx's connects
+        # overflow it and stall for a SYN retransmit (1 s), which would be charged to nginx.
+        request_queue_size = 1024
+
+    server = Server(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.serve_forever()
 

@@ -1,14 +1,17 @@
 #!/bin/sh
 # `make run`: a demo Dovecot with the sample mailboxes on 127.0.0.1:11000 and pop3filter in
-# the foreground in front of it on port 1110. Ctrl-C stops both.
+# the foreground in front of it on port 1110 (STLS offered) and 1995 (POP3S), with a
+# throw-away certificate made for the demo. Ctrl-C stops both.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ORIGIN_PORT=${ORIGIN_PORT:-11000}
 PORT=${PORT:-1110}
+POP3S_PORT=${POP3S_PORT:-1995}
 BIN=${BIN:-$ROOT/target/release/pop3filter}
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/pop3filter-demo.XXXXXX")
 chmod 755 "$DIR"
 
+"$ROOT/scripts/make-certs.sh" "$DIR/certs"
 "$ROOT/scripts/dovecot.sh" "$DIR/dovecot" "$ORIGIN_PORT" &
 DOVECOT=$!
 cleanup() {
@@ -41,6 +44,10 @@ cat <<MSG
     curl -u alice:secret pop3://127.0.0.1:$PORT/1         # fetch message 1
     python3 -c 'import poplib; p=poplib.POP3("127.0.0.1",$PORT); p.user("alice"); p.pass_("secret"); print(p.stat()); p.quit()'
 
+  Over TLS (the demo's throw-away CA is $DIR/certs/ca.pem):
+    curl --cacert $DIR/certs/ca.pem -u alice:secret pop3s://localhost:$POP3S_PORT/1
+    curl --cacert $DIR/certs/ca.pem --ssl-reqd -u alice:secret pop3://localhost:$PORT/1   # STLS
+
   Manage it:
     target/release/spcpctl -u admin:secret stats
     target/release/spcpctl -u admin:secret set-transformation "grep -v '^Date:'"
@@ -48,4 +55,6 @@ cat <<MSG
   Ctrl-C stops both.
 
 MSG
-"$BIN" -u admin:secret -P "$ORIGIN_PORT" 127.0.0.1
+"$BIN" -u admin:secret -l 127.0.0.1 -p "$PORT" -P "$ORIGIN_PORT" \
+    --tls-cert "$DIR/certs/cert.pem" --tls-key "$DIR/certs/key.pem" --pop3s-port "$POP3S_PORT" \
+    127.0.0.1

@@ -2,6 +2,7 @@
 # Run a private Dovecot POP3 server in the foreground: the pop3filter test origin.
 #
 #   scripts/dovecot.sh DIR PORT
+#   DOVECOT_TLS_CERT=FILE DOVECOT_TLS_KEY=FILE [DOVECOT_POP3S_PORT=PORT] scripts/dovecot.sh DIR PORT
 #
 # Creates the instance in DIR (which must not exist or be empty): dovecot.conf
 # from tests/dovecot/dovecot.conf.in, a passwd file, and the test mailboxes
@@ -13,6 +14,14 @@
 # Several instances can run at once with different DIRs and PORTs.
 # Generated mail is cached in ${CARGO_TARGET_DIR:-target}/testmail-cache
 # (override with POP3FILTER_MAIL_CACHE).
+#
+# TLS (optional; without these variables the instance has no TLS at all):
+#   DOVECOT_TLS_CERT=FILE DOVECOT_TLS_KEY=FILE  PEM certificate chain and key:
+#       `ssl = yes`, so the POP3 port offers STLS (plaintext logins stay
+#       allowed). Both files are copied into DIR/tls/ (Dovecot's config
+#       process reads them there, as the user who started it).
+#   DOVECOT_POP3S_PORT=PORT  also an implicit-TLS (POP3S) listener on PORT
+#       (needs the certificate and key).
 set -eu
 
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
@@ -22,6 +31,24 @@ case $2 in
     ''|*[!0-9]*) die "PORT must be a number: $2" ;;
 esac
 PORT=$2
+
+TLS_CERT=${DOVECOT_TLS_CERT:-}
+TLS_KEY=${DOVECOT_TLS_KEY:-}
+POP3S_PORT=${DOVECOT_POP3S_PORT:-}
+if [ -n "$TLS_CERT$TLS_KEY" ]; then
+    [ -n "$TLS_CERT" ] && [ -n "$TLS_KEY" ] ||
+        die "DOVECOT_TLS_CERT and DOVECOT_TLS_KEY go together"
+    [ -r "$TLS_CERT" ] || die "cannot read DOVECOT_TLS_CERT: $TLS_CERT"
+    [ -r "$TLS_KEY" ] || die "cannot read DOVECOT_TLS_KEY: $TLS_KEY"
+    SSL=yes
+else
+    SSL=no
+fi
+case $POP3S_PORT in
+    '') POP3S_PORT=0 ;;
+    *[!0-9]*) die "DOVECOT_POP3S_PORT must be a number: $POP3S_PORT" ;;
+    *) [ "$SSL" = yes ] || die "DOVECOT_POP3S_PORT needs DOVECOT_TLS_CERT and DOVECOT_TLS_KEY" ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TEMPLATE=$ROOT/tests/dovecot/dovecot.conf.in
@@ -73,7 +100,20 @@ fi
 
 sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" -e "s|@LISTEN@|$LISTEN|g" \
     -e "s|@INTERNAL_USER@|$INTERNAL_USER|g" -e "s|@INTERNAL_GROUP@|$INTERNAL_GROUP|g" \
-    -e "s|@LOGIN_USER@|$LOGIN_USER|g" "$TEMPLATE" >"$DIR/dovecot.conf"
+    -e "s|@LOGIN_USER@|$LOGIN_USER|g" -e "s|@SSL@|$SSL|g" -e "s|@POP3S_PORT@|$POP3S_PORT|g" \
+    "$TEMPLATE" >"$DIR/dovecot.conf"
+
+# The certificate and key go to DIR/tls/; dovecot.conf includes DIR/tls.conf, which
+# exists only with TLS.
+if [ "$SSL" = yes ]; then
+    mkdir -p "$DIR/tls"
+    chmod 700 "$DIR/tls"
+    cp "$TLS_CERT" "$DIR/tls/cert.pem"
+    cp "$TLS_KEY" "$DIR/tls/key.pem"
+    chmod 644 "$DIR/tls/cert.pem"
+    chmod 600 "$DIR/tls/key.pem"
+    printf 'ssl_cert = <%s\nssl_key = <%s\n' "$DIR/tls/cert.pem" "$DIR/tls/key.pem" >"$DIR/tls.conf"
+fi
 
 python3 "$ROOT/scripts/make-mail.py" "$DIR/mail" --cache "$CACHE" --chown "$MAILUID"
 
@@ -90,5 +130,9 @@ mkdir -p "$DIR/run" "$DIR/state"
 # Dovecot wants enough file descriptors for its client limits; ask, don't insist.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-echo "dovecot.sh: POP3 on port $PORT, instance $DIR" >&2
+if [ "$SSL" = yes ]; then
+    echo "dovecot.sh: POP3 with STLS on port $PORT, POP3S on port $POP3S_PORT, instance $DIR" >&2
+else
+    echo "dovecot.sh: POP3 on port $PORT, instance $DIR" >&2
+fi
 exec "$DOVECOT" -F -c "$DIR/dovecot.conf"

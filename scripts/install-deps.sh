@@ -17,10 +17,12 @@ WANTED="
 dovecot-core:dovecot
 dovecot-pop3d
 curl:curl
+openssl:openssl
 python3:python3
 fetchmail:fetchmail
 mpop:mpop
 socat:socat
+openssl:openssl
 "
 [ $# -eq 0 ] || WANTED="$*"
 

@@ -9,6 +9,9 @@ use crate::spcp::auth::Credentials;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+mod tls;
+pub use tls::{OriginTls, TlsOptions};
+
 /// The version, for `-v` and the logs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -58,6 +61,8 @@ pub struct Config {
     pub management: Management,
     /// After SIGTERM or SIGINT, how long sessions in progress may go on.
     pub grace: Duration,
+    /// TLS toward clients and toward the origin.
+    pub tls: TlsOptions,
 }
 
 /// The management (SPCP) listener.
@@ -164,6 +169,7 @@ fn options() -> getopts::Options {
         "on SIGTERM/SIGINT, seconds sessions in progress may finish (default: 10)",
         "SECONDS",
     );
+    tls::options(&mut o);
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -173,7 +179,8 @@ fn options() -> getopts::Options {
 pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
-                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [-v] [-h] <origin-server>\n\n\
+                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [TLS OPTIONS] [-v] [-h]\n\
+                  <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
     options().usage(brief)
@@ -299,6 +306,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         timeout,
         management,
         grace,
+        tls: tls::parse(&m)?,
     })))
 }
 

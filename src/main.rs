@@ -5,9 +5,11 @@
 
 mod args;
 mod bytes;
+mod ctx;
 mod filter;
 mod listen;
 mod metrics;
+mod net;
 mod pop3;
 mod resolve;
 mod server;
@@ -38,19 +40,31 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(|f, record| {
-            writeln!(
-                f,
-                "{} {} {}",
-                f.timestamp_millis(),
-                record.level(),
-                record.args()
-            )
-        })
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,rustls=error"),
+    )
+    .format(|f, record| {
+        writeln!(
+            f,
+            "{} {} {}",
+            f.timestamp_millis(),
+            record.level(),
+            record.args()
+        )
+    })
+    .init();
+    let tls = match net::tls::Tls::load(&config.tls, &config.origin.host) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("pop3filter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.tls.origin_insecure {
+        log::warn!("--origin-insecure: the origin's certificate is NOT verified");
+    }
     raise_descriptor_limit();
-    match server::Server::new(*config).and_then(|mut s| s.run()) {
+    match server::Server::new(*config, tls).and_then(|mut s| s.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

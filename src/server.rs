@@ -14,6 +14,7 @@ use crate::args::Config;
 use crate::filter::Orphans;
 use crate::listen;
 use crate::metrics::Metrics;
+use crate::net::tls::Tls;
 use crate::pop3::{Readiness, Session, State};
 use crate::resolve::Resolver;
 use crate::signals::Signals;
@@ -27,58 +28,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 mod accept;
-pub use accept::out_of_resources;
-
-/// Who owns a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// A listening socket, by index.
-    Listener(usize),
-    /// A POP3 session, by slot.
-    Session(usize),
-    /// A management connection, by slot.
-    Manager(usize),
-    /// The signal pipe.
-    Signals,
-}
-
-/// What a source is to its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A listening socket.
-    Listener,
-    /// The POP3 client's socket.
-    Client,
-    /// The socket to the origin server.
-    Origin,
-    /// The transformation's standard input.
-    FilterIn,
-    /// The transformation's standard output.
-    FilterOut,
-    /// The transformation's pidfd (readable when it exits).
-    FilterExit,
-    /// A management connection's socket.
-    Manager,
-    /// The signal pipe's read end.
-    Signal,
-}
-
-/// What the loop lends to every hook.
-pub struct Ctx {
-    /// The registry.
-    pub selector: Selector<Owner, Endpoint>,
-    /// Name lookups off the loop.
-    pub resolver: Resolver,
-    /// The configuration in force (management commands change it).
-    pub config: Config,
-    /// Counters.
-    pub metrics: Metrics,
-    /// Killed filters waiting to be reaped.
-    pub orphans: Orphans,
-    /// Sessions (slot, serial) that could not connect to the origin for want of a
-    /// descriptor: retried, with accepting paused, until descriptors are free again.
-    pub starved: Vec<(usize, u64)>,
-}
+use crate::ctx::{Ctx, Endpoint, Owner};
 
 /// Most connections accepted from one listener per turn, so that a flood of new clients
 /// cannot starve the connections already open.
@@ -88,7 +38,10 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// Plain POP3 (STLS offered when there is a certificate).
     Pop3,
+    /// POP3 in TLS from the first byte.
+    Pop3s,
     Management,
 }
 
@@ -117,7 +70,7 @@ pub struct Server {
 impl Server {
     /// Binds the listeners: POP3 on every configured address (at least one must work), and
     /// the management listener.
-    pub fn new(config: Config) -> io::Result<Server> {
+    pub fn new(config: Config, tls: Tls) -> io::Result<Server> {
         let mut selector = Selector::new(1024)?;
         let resolver = Resolver::new(selector.waker());
         let mut listeners = Vec::new();
@@ -127,7 +80,13 @@ impl Server {
             .listen
             .iter()
             .map(|ip| (SocketAddr::new(*ip, config.port), Kind::Pop3));
-        for (addr, kind) in pop3.chain([(mgmt, Kind::Management)]) {
+        let pop3s = config.tls.pop3s_port.into_iter().flat_map(|port| {
+            config
+                .listen
+                .iter()
+                .map(move |ip| (SocketAddr::new(*ip, port), Kind::Pop3s))
+        });
+        for (addr, kind) in pop3.chain(pop3s).chain([(mgmt, Kind::Management)]) {
             match listen::listen(addr) {
                 Ok(socket) => {
                     let owner = Owner::Listener(listeners.len());
@@ -135,10 +94,10 @@ impl Server {
                         selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
                     log::info!(
                         "listening on {addr}{}",
-                        if kind == Kind::Management {
-                            " (management)"
-                        } else {
-                            ""
+                        match kind {
+                            Kind::Management => " (management)",
+                            Kind::Pop3s => " (POP3S)",
+                            Kind::Pop3 => "",
                         }
                     );
                     listeners.push(Listener {
@@ -159,7 +118,7 @@ impl Server {
                 }
             }
         }
-        if !listeners.iter().any(|l| l.kind == Kind::Pop3) {
+        if !listeners.iter().any(|l| l.kind != Kind::Management) {
             return Err(io::Error::other(format!(
                 "cannot listen: {}",
                 errors.join("; ")
@@ -184,6 +143,7 @@ impl Server {
             metrics: Metrics::default(),
             orphans: Orphans::default(),
             starved: Vec::new(),
+            tls,
         };
         Ok(Server {
             ctx,
@@ -323,7 +283,11 @@ impl Server {
                 }
             }
             Owner::Signals => {
-                if self.signals.drain() {
+                let caught = self.signals.drain();
+                if caught.reload {
+                    self.ctx.tls.reload(&self.ctx.config.tls);
+                }
+                if caught.stop {
                     self.begin_shutdown();
                 }
             }

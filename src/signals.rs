@@ -1,8 +1,9 @@
-//! SIGTERM and SIGINT, turned into readiness on the event loop (the self-pipe trick).
+//! SIGTERM, SIGINT and SIGHUP, turned into readiness on the event loop (the self-pipe trick).
 //!
-//! The handler only writes one byte to a non-blocking pipe — the one thing a signal handler
+//! The handler only writes one byte (the signal's number) to a non-blocking pipe — the one thing a signal handler
 //! may safely do here. The pipe's read end is registered with the selector; when it becomes
-//! readable the loop starts its shutdown. The write end's descriptor lives in a static because
+//! readable the loop starts its shutdown (SIGTERM, SIGINT) or reloads the TLS certificate
+//! (SIGHUP). The write end's descriptor lives in a static because
 //! a signal handler can reach nothing else: the one global of the daemon.
 //!
 //! SIGPIPE is ignored (the Rust runtime does so before `main`, and this module makes sure), so
@@ -15,13 +16,22 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
     let fd = WAKE_FD.load(Ordering::Relaxed);
     if fd >= 0 {
-        let byte = 1u8;
+        let byte = sig as u8;
         // SAFETY: write(2) is async-signal-safe; a full pipe (EAGAIN) already means "wake up".
         unsafe { libc::write(fd, &byte as *const u8 as *const libc::c_void, 1) };
     }
+}
+
+/// What the signal pipe said.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Caught {
+    /// SIGTERM or SIGINT: shut down.
+    pub stop: bool,
+    /// SIGHUP: reload the certificate.
+    pub reload: bool,
 }
 
 /// The read end of the signal pipe.
@@ -31,7 +41,7 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Installs the handlers for SIGTERM and SIGINT and ignores SIGPIPE.
+    /// Installs the handlers for SIGTERM, SIGINT and SIGHUP and ignores SIGPIPE.
     pub fn install() -> io::Result<Signals> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: pipe2 fills the two descriptors or fails.
@@ -51,6 +61,7 @@ impl Signals {
         unsafe {
             signal::sigaction(Signal::SIGTERM, &action)?;
             signal::sigaction(Signal::SIGINT, &action)?;
+            signal::sigaction(Signal::SIGHUP, &action)?;
             signal::sigaction(Signal::SIGPIPE, &ignore)?;
         }
         Ok(Signals {
@@ -59,9 +70,9 @@ impl Signals {
         })
     }
 
-    /// Empties the pipe; true if a signal arrived since the last call.
-    pub fn drain(&self) -> bool {
-        let mut got = false;
+    /// Empties the pipe: which signals arrived since the last call.
+    pub fn drain(&self) -> Caught {
+        let mut got = Caught::default();
         let mut buf = [0u8; 64];
         loop {
             // SAFETY: reads into a local buffer from a descriptor this struct owns.
@@ -70,7 +81,13 @@ impl Signals {
             if n <= 0 {
                 return got;
             }
-            got = true;
+            for &sig in &buf[..n as usize] {
+                if libc::c_int::from(sig) == libc::SIGHUP {
+                    got.reload = true;
+                } else {
+                    got.stop = true;
+                }
+            }
         }
     }
 }

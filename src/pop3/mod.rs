@@ -18,7 +18,6 @@ mod response;
 mod sasl;
 mod session;
 
-pub use relay::Side;
 pub use session::{Readiness, Session};
 
 use std::fmt;

@@ -19,110 +19,19 @@
 
 use super::command::{Keyword, MAX_LINE};
 use super::response::{Expect, ResponseParser};
+use crate::net::{Side, Transport};
 use buffer::RingBuffer;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 
 /// Commands in flight at most; a client pipelining more waits for replies.
 const MAX_PENDING: usize = 64;
 /// Size of the buffer of normalised commands on their way to the origin.
 const COMMAND_BUFFER: usize = 1024;
-/// Reply to STLS: the proxy has no TLS.
-const NO_TLS: &[u8] = b"-ERR STLS is not available through this proxy\r\n";
 /// Reply to a command line longer than RFC 2449 allows.
 const TOO_LONG: &[u8] = b"-ERR Command line too long (at most 255 octets)\r\n";
-/// CAPA reply when the origin has no CAPA command.
-const ONLY_PIPELINING: &[u8] = b"+OK Capability list follows\r\nPIPELINING\r\n.\r\n";
-
-/// One side of the relay: a socket with what the kernel last said about it.
-#[derive(Debug)]
-pub struct Side<S> {
-    /// The socket.
-    pub io: S,
-    /// Known readable: a read has not returned `WouldBlock` since the last readable event.
-    pub readable: bool,
-    /// Known writable, likewise.
-    pub writable: bool,
-    /// The peer has finished sending, as a read returned 0.
-    pub eof: bool,
-    /// The kernel said the peer has finished sending: short reads do not mean "drained"
-    /// any more, since no event will come for the end of stream.
-    pub closed: bool,
-}
-
-impl<S> Side<S> {
-    /// A side assumed ready until the kernel says otherwise.
-    pub fn new(io: S) -> Self {
-        Side {
-            io,
-            readable: true,
-            writable: true,
-            eof: false,
-            closed: false,
-        }
-    }
-}
-
-// A short read or write means the kernel had no more data, or no more room, at that moment:
-// the side stops being known ready without a second call that would only return
-// `WouldBlock`. That is safe with edge-triggered polling, which reports every new arrival of
-// data or room, and it saves a system call per buffer on the hot path.
-
-impl<S: Read> Side<S> {
-    /// Reads once into the free space of `buf`; returns the byte count. Notes the end of
-    /// stream and whether the kernel may have more.
-    pub fn fill(&mut self, buf: &mut RingBuffer) -> io::Result<usize> {
-        let room = buf.read_offer();
-        match buf.read_from(&mut self.io) {
-            Ok(0) if room > 0 => {
-                self.eof = true;
-                Ok(0)
-            }
-            Ok(n) => {
-                self.readable = n == room || self.closed;
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
-                Ok(0)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl<S: Write> Side<S> {
-    /// Writes once at most `limit` bytes of `buf`'s data, consuming what was written.
-    pub fn flush(&mut self, buf: &mut RingBuffer, limit: usize) -> io::Result<usize> {
-        let wanted = limit.min(buf.len());
-        self.noting_room(wanted, |io| buf.write_to(io, limit))
-    }
-
-    /// Writes once from `data`.
-    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.noting_room(data.len(), |io| io.write(data))
-    }
-
-    fn noting_room(
-        &mut self,
-        wanted: usize,
-        write: impl FnOnce(&mut S) -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        match write(&mut self.io) {
-            Ok(n) => {
-                self.writable = n == wanted;
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.writable = false;
-                Ok(0)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(e),
-        }
-    }
-}
+/// Status line of the CAPA reply when the origin has no CAPA command.
+const CAPA_FOLLOWS: &[u8] = b"+OK Capability list follows\r\n";
 
 /// Why the relay cannot go on.
 #[derive(Debug)]
@@ -140,6 +49,8 @@ enum Purpose {
     Greeting,
     /// The proxy's own CAPA, to learn about PIPELINING; not relayed.
     Probe,
+    /// The proxy's own STLS to the origin (`starttls` mode); not relayed.
+    OriginStls,
     /// A client command.
     Client(Keyword),
 }
@@ -219,6 +130,8 @@ pub struct Relay {
     /// by the FILTER state), the status line waits in `held`.
     diverted: bool,
     held: Vec<u8>,
+    /// TLS on either side: what is offered, what is in force, what is due.
+    pub tls: TlsFlags,
 }
 
 impl Relay {
@@ -243,6 +156,7 @@ impl Relay {
             transform: false,
             diverted: false,
             held: Vec::new(),
+            tls: TlsFlags::default(),
         }
     }
 
@@ -275,7 +189,7 @@ impl Relay {
 
     /// Room to read from the client.
     pub fn wants_client_input(&self) -> bool {
-        !self.up_in.is_full()
+        !self.up_in.is_full() && !self.tls.client_due
     }
 
     /// Something is ready to go to the client.
@@ -285,7 +199,7 @@ impl Relay {
 
     /// Room to read from the origin.
     pub fn wants_origin_input(&self) -> bool {
-        !self.down.is_full()
+        !self.down.is_full() && !self.tls.origin_due
     }
 
     /// Something is ready to go to the origin.
@@ -311,17 +225,23 @@ impl Relay {
     // ---- moving bytes ----
 
     /// Reads from the client into `up_in` until it would block or the buffer is full.
-    pub fn read_client<S: Read>(&mut self, client: &mut Side<S>) -> Result<bool, Fault> {
+    pub fn read_client<S: Transport>(&mut self, client: &mut Side<S>) -> Result<bool, Fault> {
+        if self.tls.client_due {
+            return Ok(false); // what comes next is the client's TLS handshake
+        }
         read_into(&mut self.up_in, client).map_err(Fault::Client)
     }
 
     /// Reads from the origin into `down`.
-    pub fn read_origin<S: Read>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
+    pub fn read_origin<S: Transport>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
+        if self.tls.origin_due {
+            return Ok(false); // what comes next is the origin's TLS handshake
+        }
         read_into(&mut self.down, origin).map_err(Fault::Origin)
     }
 
     /// Writes `up_out` to the origin.
-    pub fn write_origin<S: Write>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
+    pub fn write_origin<S: Transport>(&mut self, origin: &mut Side<S>) -> Result<bool, Fault> {
         let mut progress = false;
         while origin.writable && !self.up_out.is_empty() {
             let n = origin
@@ -335,7 +255,7 @@ impl Relay {
 
     /// Writes staged bytes and the head reply's bytes to the client, and moves from reply to
     /// reply as each one is complete.
-    pub fn write_client<S: Write>(&mut self, client: &mut Side<S>) -> Result<bool, Fault> {
+    pub fn write_client<S: Transport>(&mut self, client: &mut Side<S>) -> Result<bool, Fault> {
         let mut progress = false;
         loop {
             if self.staged_at < self.staged.len() {
@@ -437,6 +357,11 @@ impl Relay {
         clean
     }
 
+    /// Whether anything has been written to the client (its greeting, at least).
+    pub fn client_greeted(&self) -> bool {
+        self.stats.to_client > 0
+    }
+
     /// Nothing more can go to the client from what has been received: no staged bytes, no
     /// bytes of a reply waiting to be written.
     pub fn drained(&self) -> bool {
@@ -450,7 +375,7 @@ impl Relay {
 }
 
 /// Reads until the socket would block, the buffer is full or the peer is done.
-fn read_into<S: Read>(buf: &mut RingBuffer, side: &mut Side<S>) -> io::Result<bool> {
+fn read_into<S: Transport>(buf: &mut RingBuffer, side: &mut Side<S>) -> io::Result<bool> {
     let mut progress = false;
     while side.readable && !side.eof && !buf.is_full() {
         progress |= side.fill(buf)? > 0;
@@ -465,6 +390,8 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 
 mod commands;
 mod replies;
+mod stls;
+pub use stls::TlsFlags;
 
 #[cfg(test)]
 mod tests;

@@ -8,10 +8,12 @@
 //!
 //! Invariant: a socket is removed from the selector before it is closed.
 
-use super::relay::{Fault, Relay, Side};
+use super::relay::{Fault, Relay};
 use super::State;
+use crate::args::OriginTls;
+use crate::ctx::{Ctx, Endpoint, Owner};
+use crate::net::{Side, Stream};
 use crate::resolve::Job;
-use crate::server::{Ctx, Endpoint, Owner};
 use mio::net::TcpStream;
 use mio::Token;
 use selector::Interest;
@@ -45,10 +47,10 @@ pub struct Session {
     stm: Stm<State>,
     slot: usize,
     serial: u64,
-    client: Side<TcpStream>,
+    client: Side<Stream>,
     client_token: Token,
     client_addr: SocketAddr,
-    origin: Option<(Side<TcpStream>, Token)>,
+    origin: Option<(Side<Stream>, Token)>,
     origin_addr: Option<SocketAddr>,
     addrs: Vec<SocketAddr>,
     next_addr: usize,
@@ -63,6 +65,8 @@ pub struct Session {
     last_active: Instant,
     /// Bytes already added to the daemon's counter.
     reported: u64,
+    /// How the origin side was secured, for the closing log line.
+    origin_tls: String,
 }
 
 impl Session {
@@ -73,6 +77,7 @@ impl Session {
         serial: u64,
         stream: TcpStream,
         client_addr: SocketAddr,
+        implicit_tls: bool,
     ) -> io::Result<Session> {
         let _ = stream.set_nodelay(true);
         let client_token = ctx.selector.register(
@@ -81,6 +86,18 @@ impl Session {
             Endpoint::Client,
             Interest::READ,
         )?;
+        let mut stream = Stream::plain(stream);
+        let mut relay = Relay::new(ctx.config.buffer_size);
+        match (&ctx.tls.server, implicit_tls) {
+            (Some(config), true) => {
+                stream.accept_tls(config.clone())?;
+                relay.tls.client = true;
+            }
+            (Some(_), false) => relay.tls.offered = true,
+            (None, _) => {}
+        }
+        relay.tls.require = ctx.tls.require;
+        relay.tls.origin_starttls = ctx.tls.origin_mode == OriginTls::Starttls;
         let mut client = Side::new(stream);
         client.readable = false; // the registration reports data that is already there
         let mut session = Session {
@@ -97,12 +114,13 @@ impl Session {
             failure: None,
             starved: false,
             resolved: None,
-            relay: Relay::new(ctx.config.buffer_size),
+            relay,
             ending: String::new(),
             more: false,
             filter: None,
             last_active: Instant::now(),
             reported: 0,
+            origin_tls: "plain".to_string(),
         };
         log::info!(
             "session {serial}: client {client_addr} connected, origin {}:{}",
@@ -143,8 +161,9 @@ impl Session {
             && !self.client.eof
             && !self.client.readable
             && self.relay.wants_client_input();
-        let client_write = (self.relay.has_client_output() || self.filter_output_waiting())
-            && !self.client.writable;
+        let client_write = self
+            .client
+            .wants_write(self.relay.has_client_output() || self.filter_output_waiting());
         set(
             ctx,
             self.client_token,
@@ -156,7 +175,7 @@ impl Session {
             } else {
                 let read =
                     relaying && !origin.eof && !origin.readable && self.relay.wants_origin_input();
-                Interest::new(read, self.relay.has_origin_output() && !origin.writable)
+                Interest::new(read, origin.wants_write(self.relay.has_origin_output()))
             };
             set(ctx, *token, interest);
         }
@@ -244,19 +263,23 @@ impl Session {
     }
 
     /// Moves bytes in every direction until nothing moves, then decides what comes next.
-    fn pump(&mut self) -> State {
+    fn pump(&mut self, ctx: &Ctx) -> State {
         let state = self.stm.current();
         let Some((origin, _)) = &mut self.origin else {
             return self.end("no origin");
         };
         let client = &mut self.client;
         let relay = &mut self.relay;
+        let tls = &ctx.tls;
         let (rounds, more, outcome) = run_rounds(|| {
             let mut progress = relay.read_client(client)?;
             progress |= relay.take_commands();
             progress |= relay.write_origin(origin)?;
             progress |= relay.read_origin(origin)?;
             progress |= relay.write_client(client)?;
+            progress |= client.push_pending().map_err(Fault::Client)?;
+            progress |= origin.push_pending().map_err(Fault::Origin)?;
+            progress |= change_to_tls(tls, relay, client, origin)?;
             Ok(progress)
         });
         self.more |= more;
@@ -266,10 +289,20 @@ impl Session {
         }
         match outcome {
             Err(Fault::Client(e)) => return self.end(&format!("client error: {e}")),
+            Err(Fault::Origin(e)) if !self.relay.client_greeted() => {
+                // Nothing reached the client yet: its greeting is the -ERR that says why.
+                self.failure = Some(format!("origin: {e}"));
+                return State::Error;
+            }
             Err(Fault::Origin(e)) => return self.origin_gone(&format!("origin error: {e}")),
             Ok(()) => {}
         }
-        if self.relay.finished(self.client.eof) {
+        if let Some(why) = self.relay.origin_refused_tls() {
+            self.failure = Some(why.to_string());
+            return State::Error;
+        }
+        // The last reply must have left the TLS layer too before the session ends.
+        if self.relay.finished(self.client.eof) && self.client.flushed() {
             let why = if self.relay.quit_sent() {
                 "quit"
             } else {
@@ -310,12 +343,53 @@ impl Session {
 
     /// Flushes what the proxy has to say, then ends.
     fn flush(&mut self) -> State {
-        match self.relay.write_client(&mut self.client) {
-            Ok(_) if self.relay.drained() => self.end("error reported"),
+        let written = self.relay.write_client(&mut self.client).and_then(|_| {
+            self.client.push_pending().map_err(Fault::Client)?;
+            Ok(())
+        });
+        match written {
+            Ok(_) if self.relay.drained() && self.client.flushed() => self.end("error reported"),
             Ok(_) => State::Error,
             Err(_) => self.end("error reported; client gone"),
         }
     }
+}
+
+/// Changes a side to TLS when the relay says it is due (between two rounds, so that no byte
+/// of the other protocol goes through the wrong layer).
+fn change_to_tls(
+    tls: &crate::net::tls::Tls,
+    relay: &mut Relay,
+    client: &mut Side<Stream>,
+    origin: &mut Side<Stream>,
+) -> Result<bool, Fault> {
+    if relay.client_tls_due() {
+        let Some(config) = &tls.server else {
+            return Err(Fault::Client(io::Error::other("no certificate")));
+        };
+        client
+            .io
+            .accept_tls(config.clone())
+            .map_err(Fault::Client)?;
+        client.readable = true; // the client's hello may be waiting already
+        relay.client_tls_started();
+        return Ok(true);
+    }
+    if relay.origin_tls_due() {
+        let Some((config, name)) = &tls.origin else {
+            return Err(Fault::Origin(io::Error::other(
+                "no TLS configuration for the origin",
+            )));
+        };
+        origin
+            .io
+            .connect_tls(config.clone(), name.clone())
+            .map_err(Fault::Origin)?;
+        origin.readable = true;
+        relay.origin_tls_started();
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Runs `step` until it moves nothing, fails, or has run [`ROUNDS_PER_EVENT`] times. Returns
@@ -370,14 +444,14 @@ impl Machine<Ctx> for Session {
             State::Connecting => self.connect_next(ctx),
             State::Hello => {
                 if let Some((origin, _)) = &self.origin {
-                    let _ = origin.io.set_nodelay(true);
+                    let _ = origin.io.tcp().set_nodelay(true);
                 }
                 self.relay.expect_greeting();
-                self.pump()
+                self.pump(ctx)
             }
             State::Copy => {
                 self.relay.transform = ctx.config.filter.command.is_some();
-                self.pump()
+                self.pump(ctx)
             }
             State::Filter => self.start_filter(ctx),
             State::Error => {
@@ -393,14 +467,17 @@ impl Machine<Ctx> for Session {
             State::Done => {
                 self.close_filter(ctx);
                 self.close_origin(ctx);
+                self.client.io.close_notify();
                 ctx.selector.remove(self.client_token);
                 let stats = &self.relay.stats;
                 let origin = self.origin_addr.map_or("-".to_string(), |a| a.to_string());
                 log::info!(
-                    "session {}: client {} origin {} user {} commands {} bytes to client {} to origin {}: {}",
+                    "session {}: client {} ({}) origin {} ({}) user {} commands {} bytes to client {} to origin {}: {}",
                     self.serial,
                     self.client_addr,
+                    self.client.io.describe(),
                     origin,
+                    self.origin_tls,
                     stats.user.as_deref().unwrap_or("-"),
                     stats.commands,
                     stats.to_client,
@@ -427,7 +504,7 @@ impl Machine<Ctx> for Session {
             State::Connecting => self.hold_client(),
             State::Hello | State::Copy => {
                 self.relay.transform = ctx.config.filter.command.is_some();
-                self.pump()
+                self.pump(ctx)
             }
             State::Filter => {
                 self.note_filter(ev);

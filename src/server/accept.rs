@@ -5,6 +5,7 @@
 //! way is retried first; no client is accepted while one of them still waits.
 
 use super::{Kind, Server, ACCEPT_BURST, ACCEPT_RETRY};
+use crate::net::out_of_resources;
 use crate::pop3::{Session, State};
 use crate::spcp::Manager;
 use mio::net::TcpStream;
@@ -34,7 +35,8 @@ impl Server {
                 }
                 match self.listeners[i].socket.accept() {
                     Ok((stream, addr)) => match self.listeners[i].kind {
-                        Kind::Pop3 => self.open_session(stream, addr),
+                        Kind::Pop3 => self.open_session(stream, addr, false),
+                        Kind::Pop3s => self.open_session(stream, addr, true),
                         Kind::Management => self.open_manager(stream, addr),
                     },
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -65,11 +67,11 @@ impl Server {
         }
     }
 
-    fn open_session(&mut self, stream: TcpStream, addr: SocketAddr) {
+    fn open_session(&mut self, stream: TcpStream, addr: SocketAddr, implicit_tls: bool) {
         let slot = self.sessions.vacant();
         self.serial += 1;
         self.ctx.metrics.session_opened();
-        match Session::open(&mut self.ctx, slot, self.serial, stream, addr) {
+        match Session::open(&mut self.ctx, slot, self.serial, stream, addr, implicit_tls) {
             Ok(mut session) if session.state() != State::Done => {
                 session.sync(&mut self.ctx);
                 self.sessions.put(session);
@@ -92,13 +94,4 @@ impl Server {
             Err(e) => log::warn!("cannot take management client {addr}: {e}"),
         }
     }
-}
-
-/// The error says the process or the system is out of descriptors or memory: a reason to
-/// wait and retry, not to give up.
-pub fn out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }

@@ -6,7 +6,7 @@
 
 use super::wire::{cmd, status, Request, Response};
 use crate::args::BUFFER_RANGE;
-use crate::server::Ctx;
+use crate::ctx::Ctx;
 use std::time::Duration;
 
 /// Failed PASS attempts after which the connection is closed.
@@ -218,6 +218,7 @@ mod tests {
             metrics: Metrics::default(),
             orphans: Orphans::default(),
             starved: Vec::new(),
+            tls: Default::default(),
         }
     }
 

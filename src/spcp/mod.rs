@@ -15,8 +15,8 @@ pub mod auth;
 pub mod commands;
 pub mod wire;
 
-use crate::pop3::Side;
-use crate::server::{Ctx, Endpoint, Owner};
+use crate::ctx::{Ctx, Endpoint, Owner};
+use crate::net::Side;
 use commands::{After, Login};
 use mio::net::TcpStream;
 use mio::Token;

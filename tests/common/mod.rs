@@ -8,6 +8,9 @@
 //!   password "secret"), on 127.0.0.1 only.  Message files in
 //!   `Dovecot::dir/mail/<user>/cur/` are hard links into a cache shared by all
 //!   instances: read or delete them, never write to them.
+//! * `dovecot_tls()` / `start_dovecot_tls(pair)`: the same with TLS (STLS on
+//!   its POP3 port, implicit TLS on `Dovecot::pop3s_port`), presenting a leaf
+//!   of `certs()` (`certs.rs`: test CAs and leaves made with openssl).
 //! * `Proxy` runs the daemon binary; it is killed on drop and its stderr is
 //!   kept in a file (`Proxy::log`), printed if the test panics.  Start-up is
 //!   detected from /proc (a listening socket), so no probe connection is made.
@@ -20,8 +23,12 @@
 
 #![allow(dead_code)]
 
+mod certs;
 mod pop3;
 mod sha256;
+
+#[allow(unused_imports)]
+pub use certs::{certs, CertPair, Certs};
 
 #[allow(unused_imports)]
 pub use pop3::{excerpt, lf_to_crlf, unstuff, Pop3};
@@ -91,8 +98,9 @@ fn die_with_parent(parent: libc::pid_t) -> io::Result<()> {
     Ok(())
 }
 
-/// A fresh, empty scratch path `<base>/<kind>-<pid>-<n>` (not created).
-fn scratch(kind: &str) -> PathBuf {
+/// A fresh, empty scratch path `<base>/<kind>-<pid>-<n>` (not created;
+/// `kind` without '-'), removed by a later test process once this one is gone.
+pub fn scratch(kind: &str) -> PathBuf {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let base = BASE.get_or_init(|| {
@@ -152,6 +160,8 @@ fn read_lossy(path: &Path) -> String {
 /// A Dovecot POP3 server started by `scripts/dovecot.sh`.
 pub struct Dovecot {
     pub port: u16,
+    /// The implicit-TLS port of an instance started with TLS.
+    pub pop3s_port: Option<u16>,
     /// The instance directory: dovecot.conf, dovecot.log, passwd, mail/<user>/.
     pub dir: PathBuf,
     child: Child,
@@ -167,8 +177,25 @@ pub fn dovecot() -> &'static Dovecot {
 
 /// A private Dovecot instance, stopped (and its files removed) on drop.
 pub fn start_dovecot() -> Dovecot {
+    start_dovecot_with(None)
+}
+
+/// The TLS Dovecot shared by every test in this process: leaf A of `certs()`
+/// on both its ports. Do not change its mailboxes.
+pub fn dovecot_tls() -> &'static Dovecot {
+    static SHARED: OnceLock<Dovecot> = OnceLock::new();
+    SHARED.get_or_init(|| start_dovecot_tls(&certs().a))
+}
+
+/// A private Dovecot with TLS: `pair`'s leaf and key, STLS offered on `port`
+/// (cleartext logins still allowed) and implicit TLS on `pop3s_port`.
+pub fn start_dovecot_tls(pair: &CertPair) -> Dovecot {
+    start_dovecot_with(Some(pair))
+}
+
+fn start_dovecot_with(tls: Option<&CertPair>) -> Dovecot {
     for attempt in 1.. {
-        match Dovecot::try_start() {
+        match Dovecot::try_start(tls) {
             Ok(d) => return d,
             // Someone took the port between free_port() and Dovecot's bind.
             Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
@@ -179,7 +206,7 @@ pub fn start_dovecot() -> Dovecot {
 }
 
 impl Dovecot {
-    fn try_start() -> Result<Dovecot, String> {
+    fn try_start(tls: Option<&CertPair>) -> Result<Dovecot, String> {
         let scratch = scratch("dovecot");
         let dir = scratch.join("instance");
         fs::create_dir_all(&dir).unwrap();
@@ -188,10 +215,18 @@ impl Dovecot {
         let mut cmd =
             Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot.sh"));
         cmd.arg(&dir).arg(port.to_string()).stdin(Stdio::null());
+        let pop3s_port = tls.map(|pair| {
+            let pop3s = free_port();
+            cmd.env("DOVECOT_TLS_CERT", &pair.cert)
+                .env("DOVECOT_TLS_KEY", &pair.key)
+                .env("DOVECOT_POP3S_PORT", pop3s.to_string());
+            pop3s
+        });
         cmd.stdout(output.try_clone().unwrap()).stderr(output);
         let child = spawn(cmd).map_err(|e| format!("cannot run scripts/dovecot.sh: {e}"))?;
         let mut dovecot = Dovecot {
             port,
+            pop3s_port,
             dir,
             child,
             scratch,
@@ -207,8 +242,19 @@ impl Dovecot {
                     .unwrap();
                 let mut greeting = String::new();
                 let _ = BufReader::new(stream).read_line(&mut greeting);
-                if greeting.starts_with("+OK") {
+                // Both listeners are opened together; the POP3S one is checked anyway.
+                let pop3s_up = match pop3s_port {
+                    Some(p) => TcpStream::connect(("127.0.0.1", p)).is_ok(),
+                    None => true,
+                };
+                if greeting.starts_with("+OK") && pop3s_up {
                     return Ok(dovecot);
+                }
+                if greeting.starts_with("+OK") {
+                    return Err(format!(
+                        "no POP3S listener on {pop3s_port:?}\n{}",
+                        dovecot.diagnostics()
+                    ));
                 }
                 return Err(format!("greeting {greeting:?}\n{}", dovecot.diagnostics()));
             }
@@ -282,6 +328,8 @@ impl Drop for Dovecot {
 /// A running pop3filter daemon.
 pub struct Proxy {
     pub port: u16,
+    /// `--pop3s-port`, if given.
+    pub pop3s_port: Option<u16>,
     /// The management (SPCP) port.
     pub mgmt_port: u16,
     child: Child,
@@ -290,7 +338,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// Runs the daemon with `args`, which must include `"-p", PORT`, and waits
-    /// until it is listening on that port.  stdout and stderr go to `log()`.
+    /// until it is listening on that port (and on `--pop3s-port PORT`, if
+    /// given).  stdout and stderr go to `log()`.
     /// Unless `args` has `-o PORT`, the management listener gets a free port
     /// (the default, 9090, would clash between tests running in parallel).
     pub fn start(args: &[&str]) -> Proxy {
@@ -327,6 +376,10 @@ impl Proxy {
             .find(|w| w[0] == "-p")
             .and_then(|w| w[1].parse().ok())
             .unwrap_or_else(|| panic!("Proxy::start needs -p PORT in {args:?}"));
+        let pop3s_port: Option<u16> = args
+            .windows(2)
+            .find(|w| w[0] == "--pop3s-port")
+            .and_then(|w| w[1].parse().ok());
         let log_path = scratch("proxy").with_extension("log");
         let log = File::create(&log_path).unwrap();
         let bin = env!("CARGO_BIN_EXE_pop3filter");
@@ -361,6 +414,7 @@ impl Proxy {
         let child = spawn(cmd).expect("run the pop3filter binary");
         let mut proxy = Proxy {
             port,
+            pop3s_port,
             mgmt_port,
             child,
             log_path,
@@ -368,7 +422,9 @@ impl Proxy {
         let started = Instant::now();
         // Watch for the listening socket instead of connecting to it, so the
         // daemon sees no extra connection.
-        while !listening(proxy.child.id(), port) {
+        while !listening(proxy.child.id(), port)
+            || pop3s_port.is_some_and(|p| !listening(proxy.child.id(), p))
+        {
             if let Ok(Some(status)) = proxy.child.try_wait() {
                 panic!(
                     "pop3filter {args:?} exited with {status}; output:\n{}",

@@ -1,5 +1,6 @@
 //! The command line: MODE and options, into a [`Config`].
 
+use crate::tls::Tls;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct Config {
     pub timeout: Duration,
     pub filter: String,
     pub input: Option<String>,
+    /// `--tls`: implicit TLS to the ports it names.
+    pub tls: Option<Tls>,
 }
 
 pub fn usage() -> String {
@@ -60,6 +63,24 @@ pub fn options() -> getopts::Options {
     o.optopt("T", "timeout", "socket timeout (60)", "SECONDS");
     o.optopt("t", "filter", "spawn: the command (cat)", "CMD");
     o.optopt("i", "input", "spawn: feed this file to the command", "FILE");
+    o.optopt(
+        "",
+        "tls",
+        "implicit TLS (POP3S): verify the server against this CA (PEM)",
+        "CAFILE",
+    );
+    o.optopt(
+        "",
+        "tls-ports",
+        "with --tls: only these ports speak TLS, the others are plain (all)",
+        "PORTS",
+    );
+    o.optopt(
+        "",
+        "tls-name",
+        "with --tls: the name the server's certificate must carry (the host)",
+        "NAME",
+    );
     o.optflag("h", "help", "this text");
     o
 }
@@ -104,6 +125,27 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
             .ok_or_else(|| format!("{host}: no address"))?;
         addrs.push(addr);
     }
+    let tls = match m.opt_str("tls") {
+        None => {
+            if m.opt_present("tls-ports") || m.opt_present("tls-name") {
+                return Err("--tls-ports and --tls-name go with --tls".into());
+            }
+            None
+        }
+        Some(ca) => {
+            let mut tls_ports = Vec::new();
+            for p in m.opt_str("tls-ports").unwrap_or_default().split(',') {
+                if !p.is_empty() {
+                    tls_ports.push(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("--tls-ports: bad port {p}"))?,
+                    );
+                }
+            }
+            let name = m.opt_str("tls-name").unwrap_or_else(|| host.clone());
+            Some(Tls::new(&ca, &name, tls_ports)?)
+        }
+    };
     let expect = match m.opt_str("e") {
         None => None,
         Some(s) => Some(parse_expect(&s).ok_or_else(|| format!("-e: want LEN:SHA256, got {s}"))?),
@@ -125,6 +167,7 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         timeout: Duration::from_secs_f64(num(&m, "T", 60.0)?),
         filter: m.opt_str("t").unwrap_or_else(|| "cat".into()),
         input: m.opt_str("i"),
+        tls,
     }))
 }
 
@@ -153,5 +196,15 @@ mod tests {
         assert_eq!(e.len, 12);
         assert_eq!(e.sha, [0xab; 32]);
         assert!(parse_expect("12:abc").is_none());
+    }
+
+    #[test]
+    fn tls_options() {
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert!(parse(&args("fetch -p 1 --tls-ports 1")).is_err());
+        let e = parse(&args("fetch -p 1 --tls /nonexistent/ca.pem")).err();
+        assert!(e.is_some_and(|e| e.contains("/nonexistent/ca.pem")));
+        let e = parse(&args("fetch -p 1 --tls /dev/null")).err();
+        assert!(e.is_some_and(|e| e.contains("no certificate")));
     }
 }

@@ -52,7 +52,10 @@ pub fn mode_hold(cfg: &Config) -> String {
                     let mut t = Tally::default();
                     for _ in 0..share {
                         match Conn::open(cfg, cfg.addr, vec![0; 512]) {
-                            Ok(c) => conns.push(c),
+                            Ok(c) => {
+                                t.saw(&c.tls);
+                                conns.push(c);
+                            }
                             Err(e) => t.error(e),
                         }
                     }
@@ -66,16 +69,21 @@ pub fn mode_hold(cfg: &Config) -> String {
     let held: usize = groups.iter().map(|(c, _)| c.len()).sum();
     let open_errors: usize = groups.iter().map(|(_, t)| t.errors).sum();
     let open_error = groups.iter().find_map(|(_, t)| t.first_error.clone());
+    let tls = groups.iter().find_map(|(_, t)| t.tls.clone());
     println!(
-        "{{\"event\":\"held\",\"held\":{held},\"open_errors\":{open_errors},\"first_error\":{},\"open_s\":{open_s:.3},\"nofile\":{limit}}}",
-        open_error.as_deref().map_or("null".into(), json_str)
+        "{{\"event\":\"held\",\"held\":{held},\"open_errors\":{open_errors},\"first_error\":{},\"open_s\":{open_s:.3},\"nofile\":{limit},\"tls\":{}}}",
+        open_error.as_deref().map_or("null".into(), json_str),
+        tls.as_deref().map_or("null".into(), json_str)
     );
     let _ = io::stdout().flush();
     let mut line = String::new();
     let _ = io::stdin().lock().read_line(&mut line);
     // Then every held session: CAPA, QUIT.
     let start = Instant::now();
-    let mut total = Tally::default();
+    let mut total = Tally {
+        tls,
+        ..Tally::default()
+    };
     std::thread::scope(|s| {
         let handles: Vec<_> = groups
             .into_iter()

@@ -3,6 +3,7 @@
 //! ```text
 //! loadgen MODE -p PORT[,PORT...] [-H HOST] [-u USER] [-w PASS] [-m MSG] [-e LEN:SHA256]
 //!              [-n COUNT] [-c CLIENTS] [-d SECONDS] [-T SECONDS] [-t CMD] [-i FILE]
+//!              [--tls CAFILE [--tls-ports PORT,...] [--tls-name NAME]]
 //! ```
 //!
 //! Modes (each prints JSON objects, one per line, on stdout: a summary per port):
@@ -29,9 +30,15 @@
 //! as the server stores it, CRLF line ends), outside the timed part of `sessions` and `retrs`.
 //! Every socket has TCP_NODELAY. Errors are counted, never fatal; the first is reported.
 //!
+//! With `--tls CAFILE` the connections to the `--tls-ports` (default: every port) speak
+//! implicit TLS (POP3S) with rustls: the server's certificate verified against CAFILE for
+//! `--tls-name` (default: the host), no session resumption (every session a full handshake).
+//! The summaries then say what was negotiated (`"tls":"TLSv1_3 TLS13_AES_256_GCM_SHA384
+//! X25519"`); the octet counts are those after decryption.
+//!
 //! Sources: `args.rs` (the command line), `pop3.rs` (the client and the message check),
 //! `workloads.rs` (`fetch`, `sessions`, `retrs`, `parallel`), `hold.rs`, `spawn.rs`,
-//! `report.rs` (the tally of a run and its JSON summary line), `sha256.rs`.
+//! `report.rs` (the tally of a run and its JSON summary line), `sha256.rs`, `tls.rs`.
 
 mod args;
 mod hold;
@@ -39,6 +46,7 @@ mod pop3;
 mod report;
 mod sha256;
 mod spawn;
+mod tls;
 mod workloads;
 
 use args::{parse, usage};

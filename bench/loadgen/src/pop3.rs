@@ -2,6 +2,7 @@
 
 use crate::args::{Config, Expect};
 use crate::sha256;
+use crate::tls::Stream;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -9,12 +10,15 @@ use std::net::{SocketAddr, TcpStream};
 /// received bytes end with its terminator: CRLF for a single line, CRLF "." CRLF for a
 /// multi-line reply (a body line "." is stuffed to "..", so the sequence cannot occur inside).
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     pub buf: Vec<u8>,
     pub len: usize,
     /// Length of the status line, CRLF included.
     pub first: usize,
+    /// Octets received (after decryption, for TLS).
     pub rx: u64,
+    /// For TLS, what was negotiated (`Stream::describe`).
+    pub tls: Option<String>,
 }
 
 impl Conn {
@@ -28,7 +32,9 @@ impl Conn {
             .set_read_timeout(Some(cfg.timeout))
             .and_then(|()| stream.set_write_timeout(Some(cfg.timeout)))
             .map_err(|e| format!("timeout: {e}"))?;
+        let stream = Stream::new(cfg, addr, stream)?;
         let mut c = Conn {
+            tls: stream.describe(),
             stream,
             buf,
             len: 0,

@@ -10,6 +10,8 @@ pub struct Tally {
     pub lat_ms: Vec<f64>,
     pub msg_bytes: u64,
     pub rx_bytes: u64,
+    /// For TLS, what the first session negotiated (`Stream::describe`).
+    pub tls: Option<String>,
 }
 
 impl Tally {
@@ -17,6 +19,13 @@ impl Tally {
         self.errors += 1;
         if self.first_error.is_none() {
             self.first_error = Some(e);
+        }
+    }
+
+    /// Notes what a connection negotiated, the first time.
+    pub fn saw(&mut self, tls: &Option<String>) {
+        if self.tls.is_none() {
+            self.tls.clone_from(tls);
         }
     }
 
@@ -29,6 +38,7 @@ impl Tally {
         self.lat_ms.extend(other.lat_ms);
         self.msg_bytes += other.msg_bytes;
         self.rx_bytes += other.rx_bytes;
+        self.saw(&other.tls);
     }
 }
 
@@ -115,6 +125,7 @@ pub fn summary_for(
         ),
         ("lat_hist_5ms", histogram(l)),
         ("sha256", json_str(sha256::implementation())),
+        ("tls", t.tls.as_deref().map_or("null".into(), json_str)),
     ];
     fields.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
     let body: Vec<String> = fields

@@ -23,9 +23,13 @@ fn session(
 ) {
     let start = Instant::now();
     let mut rx = 0;
-    let run =
+    let mut tls = None;
+    let mut run =
         |buf: &mut Vec<u8>, kept: &mut Vec<u8>, rx: &mut u64| -> Result<(usize, usize), String> {
             let mut c = Conn::open(cfg, addr, std::mem::take(buf))?;
+            if tls.is_none() {
+                tls = c.tls.take();
+            }
             let result = (|| {
                 c.login(cfg)?;
                 c.command(&format!("RETR {}\r\n", cfg.msg), true)?;
@@ -42,6 +46,7 @@ fn session(
     let result = run(buf, kept, &mut rx);
     let ms = start.elapsed().as_secs_f64() * 1e3;
     t.rx_bytes += rx;
+    t.saw(&tls);
     match result {
         Ok((from, to)) => match verify(&kept[from..to], scratch, cfg.expect.as_ref().unwrap()) {
             Ok(()) => {
@@ -124,6 +129,7 @@ pub fn mode_retrs(cfg: &Config) -> String {
         .map(|&addr| {
             let mut t = Tally::default();
             let conn = Conn::open(cfg, addr, Vec::new()).and_then(|mut c| {
+                t.saw(&c.tls);
                 c.login(cfg)?;
                 Ok(c)
             });

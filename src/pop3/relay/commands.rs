@@ -1,14 +1,15 @@
 //! The command side of the relay: cutting client bytes into lines, deciding when the next one
 //! may go, forwarding it in normal form or answering it locally, and SASL client lines.
 
-use super::{trim_eol, Purpose, Relay, Reply, Sasl, COMMAND_BUFFER, MAX_PENDING, NO_TLS, TOO_LONG};
+use super::{trim_eol, Purpose, Relay, Reply, Sasl, COMMAND_BUFFER, MAX_PENDING, TOO_LONG};
 use crate::pop3::command::{Command, Keyword, MAX_LINE};
 use crate::pop3::sasl;
 
 impl Relay {
     /// Whether the next client line may be taken now.
     fn may_take(&self) -> bool {
-        if !self.hello_done || self.quit || self.pending.len() >= MAX_PENDING {
+        if !self.hello_done || self.quit || self.tls.client_due || self.pending.len() >= MAX_PENDING
+        {
             return false;
         }
         let waiting = self
@@ -144,8 +145,11 @@ impl Relay {
     fn command(&mut self, line: &[u8]) {
         let cmd = Command::parse(line);
         self.stats.commands += 1;
+        if self.refuse_login(cmd.keyword) {
+            return;
+        }
         match cmd.keyword {
-            Keyword::Stls => return self.push_local(NO_TLS),
+            Keyword::Stls => return self.client_stls(),
             Keyword::User | Keyword::Apop => {
                 self.stats.user = Some(String::from_utf8_lossy(cmd.first_arg()).into_owned());
             }

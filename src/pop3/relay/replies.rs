@@ -2,8 +2,9 @@
 //! replies, what the parser learned from them, and the two replies read line by line (the
 //! client's CAPA, rewritten; the proxy's own CAPA probe, dropped).
 
-use super::{trim_eol, Pending, Purpose, Relay, Reply, Sasl, ONLY_PIPELINING};
+use super::{trim_eol, Pending, Purpose, Relay, Reply, Sasl, CAPA_FOLLOWS};
 use crate::pop3::command::Keyword;
+use crate::pop3::dotstuff::TERMINATOR;
 use crate::pop3::response::{Event, Expect, ResponseParser, Status};
 use buffer::RingBuffer;
 
@@ -32,6 +33,18 @@ impl Relay {
             Reply::Origin { .. } if self.down.is_empty() => false,
             Reply::Origin { parser, started } => match purpose {
                 Purpose::Probe | Purpose::Client(Keyword::Capa) => self.advance_line(purpose),
+                Purpose::OriginStls => {
+                    let (n, event) = scan(parser, &self.down);
+                    self.keep_line(purpose, n);
+                    self.on_event(purpose, event);
+                    true
+                }
+                Purpose::Greeting if self.tls.origin_starttls => {
+                    let (n, event) = scan(parser, &self.down);
+                    self.keep_line(purpose, n);
+                    self.on_event(purpose, event);
+                    true
+                }
                 _ => {
                     let (n, event) = scan(parser, &self.down);
                     *started = true;
@@ -100,18 +113,21 @@ impl Relay {
                 self.capa_has_pipelining = true;
             }
         } else if first && event == Event::Done(Status::Err) {
-            // No CAPA at the origin: the client still learns that pipelining works.
-            self.staged.extend_from_slice(ONLY_PIPELINING);
+            // No CAPA at the origin: the client still learns what the proxy offers.
+            self.staged.extend_from_slice(CAPA_FOLLOWS);
+            let own = self.own_capabilities(false);
+            self.staged.extend_from_slice(&own);
+            self.staged.extend_from_slice(TERMINATOR);
         } else if matches!(event, Event::Done(_)) {
-            if !self.capa_has_pipelining {
-                self.staged.extend_from_slice(b"PIPELINING\r\n");
-            }
+            let own = self.own_capabilities(self.capa_has_pipelining);
+            self.staged.extend_from_slice(&own);
             self.staged.extend_from_slice(&line);
         } else if first {
             self.capa_has_pipelining = false;
             self.staged.extend_from_slice(&line);
-        } else if token.eq_ignore_ascii_case(b"STLS") {
-            // Not offered: the proxy has no TLS.
+        } else if !self.capability_shown(token) {
+            // The origin's STLS (TLS to the client is the proxy's business), or a login
+            // method while TLS is required.
         } else {
             if token.eq_ignore_ascii_case(b"PIPELINING") {
                 self.capa_has_pipelining = true;
@@ -122,16 +138,32 @@ impl Relay {
         true
     }
 
+    /// Asks the origin's capabilities (the proxy's own CAPA, not relayed).
+    pub(super) fn probe(&mut self) {
+        self.up_out.push(b"CAPA\r\n");
+        self.push_origin(Purpose::Probe, Expect::Multi);
+    }
+
     /// Acts on what the parser found in the head reply.
     fn on_event(&mut self, purpose: Purpose, event: Event) {
         match (purpose, event) {
-            (Purpose::Greeting, Event::Done(Status::Ok)) => {
-                self.up_out.push(b"CAPA\r\n");
-                self.push_origin(Purpose::Probe, Expect::Multi);
+            (Purpose::Greeting, Event::Done(Status::Ok)) if self.tls.origin_starttls => {
+                self.origin_stls()
+            }
+            (Purpose::Greeting, Event::Done(Status::Ok)) => self.probe(),
+            (Purpose::Greeting, Event::Done(_)) if self.tls.origin_starttls => {
+                self.release_greeting();
+                self.hello_done = true;
             }
             (Purpose::Greeting, Event::Done(_)) => self.hello_done = true,
+            (Purpose::OriginStls, Event::Done(status)) => {
+                self.origin_stls_answered(status == Status::Ok)
+            }
             (Purpose::Probe, Event::Done(status)) => {
                 self.pipelining = status == Status::Ok && self.capa_has_pipelining;
+                if self.tls.origin_starttls {
+                    self.release_greeting();
+                }
                 self.hello_done = true;
             }
             (Purpose::Client(Keyword::Auth), Event::Continue) => self.sasl.allowed += 1,

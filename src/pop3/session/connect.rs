@@ -9,15 +9,20 @@
 //! shortly, accepting no new client meanwhile (see `src/server/accept.rs`).
 
 use super::{Session, State};
-use crate::pop3::relay::{Fault, Side};
-use crate::server::{out_of_resources, Ctx, Endpoint, Owner};
+use crate::args::OriginTls;
+use crate::ctx::{Ctx, Endpoint, Owner};
+use crate::net::out_of_resources;
+use crate::net::{Side, Stream};
+use crate::pop3::relay::Fault;
 use mio::net::TcpStream;
 use selector::Interest;
 use std::io;
 
 impl Session {
     pub(super) fn close_origin(&mut self, ctx: &mut Ctx) {
-        if let Some((origin, token)) = self.origin.take() {
+        if let Some((mut origin, token)) = self.origin.take() {
+            self.origin_tls = origin.io.describe();
+            origin.io.close_notify();
             ctx.selector.remove(token);
             drop(origin);
         }
@@ -39,7 +44,7 @@ impl Session {
             });
             match attempt {
                 Ok((stream, token)) => {
-                    let mut side = Side::new(stream);
+                    let mut side = Side::new(Stream::plain(stream));
                     side.readable = false;
                     side.writable = false;
                     self.origin = Some((side, token));
@@ -92,16 +97,16 @@ impl Session {
         let Some((origin, _)) = &self.origin else {
             return self.connect_next(ctx);
         };
-        let error = match origin.io.take_error() {
+        let error = match origin.io.tcp().take_error() {
             Ok(Some(e)) | Err(e) => Some(e),
-            Ok(None) => match origin.io.peer_addr() {
+            Ok(None) => match origin.io.tcp().peer_addr() {
                 Ok(_) => None,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return State::Connecting,
                 Err(e) => Some(e),
             },
         };
         match error {
-            None => State::Hello,
+            None => self.origin_connected(ctx),
             Some(e) => {
                 log::debug!(
                     "session {}: connect to {:?}: {e}",
@@ -111,6 +116,26 @@ impl Session {
                 self.failure = Some(e.to_string());
                 self.close_origin(ctx);
                 self.connect_next(ctx)
+            }
+        }
+    }
+
+    /// Connected: with implicit TLS to the origin, the handshake starts now (and goes on as
+    /// HELLO reads the greeting).
+    fn origin_connected(&mut self, ctx: &mut Ctx) -> State {
+        let (Some((origin, _)), OriginTls::Implicit, Some((config, name))) =
+            (&mut self.origin, ctx.tls.origin_mode, &ctx.tls.origin)
+        else {
+            return State::Hello;
+        };
+        match origin.io.connect_tls(config.clone(), name.clone()) {
+            Ok(()) => {
+                origin.writable = true; // the client hello goes out on the first round
+                State::Hello
+            }
+            Err(e) => {
+                self.failure = Some(format!("origin: {e}"));
+                State::Error
             }
         }
     }

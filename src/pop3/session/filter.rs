@@ -18,10 +18,10 @@
 
 use super::filter_run::FilterRun;
 use super::{Readiness, Session};
+use crate::ctx::{Ctx, Endpoint, Owner};
 use crate::filter::{self, FilterEnv};
 use crate::pop3::relay::Fault;
 use crate::pop3::State;
-use crate::server::{Ctx, Endpoint, Owner};
 use selector::Interest;
 
 /// How long a filter that exited may keep its stdout open through a background child before
@@ -150,6 +150,8 @@ impl Session {
                     .write_client(client, &mut relay.stats.to_client)
                     .map_err(Fault::Client)?;
             }
+            progress |= client.push_pending().map_err(Fault::Client)?;
+            progress |= origin.push_pending().map_err(Fault::Origin)?;
             Ok(progress)
         });
         self.more |= more;

@@ -5,13 +5,14 @@
 //! Every step stops at `WouldBlock`, a full buffer, or a short read or write (the kernel had
 //! no more), and returns whether it moved anything.
 
+use crate::ctx::Ctx;
 use crate::filter::Process;
+use crate::net::Side;
+use crate::net::Transport;
 use crate::pop3::dotstuff::{Stuffer, Unstuffer};
-use crate::pop3::relay::Side;
-use crate::server::Ctx;
 use buffer::RingBuffer;
 use mio::Token;
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitStatus;
 
 /// One message on its way through a filter.
@@ -178,7 +179,7 @@ impl FilterRun {
     }
 
     /// Writes filtered bytes to the client (after the status line, which goes first).
-    pub(super) fn write_client<W: Write>(
+    pub(super) fn write_client<W: Transport>(
         &mut self,
         client: &mut Side<W>,
         sent: &mut u64,
