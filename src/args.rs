@@ -4,7 +4,7 @@
 //! with the usage and exit status 2. Everything the daemon is told at start-up ends up in
 //! [`Config`].
 
-use crate::filter::FilterConfig;
+use crate::filter::{Censoring, FilterConfig};
 use crate::spcp::auth::Credentials;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -116,16 +116,18 @@ fn options() -> getopts::Options {
         "file the transformation's stderr is appended to (default: /dev/null)",
         "FILE",
     );
-    o.optopt(
+    o.optmulti(
         "m",
         "",
-        "text exported to the transformation as FILTER_MSG",
+        "note left where a censored part was (repeatable: one paragraph each; \
+         also exported as FILTER_MSG)",
         "MSG",
     );
     o.optopt(
         "M",
         "",
-        "media types exported to the transformation as FILTER_MEDIAS",
+        "censor these media types in every RETR and TOP, HTTP Accept syntax, e.g. \
+         'image/*, image/png;q=0' (also exported as FILTER_MEDIAS)",
         "TYPES",
     );
     o.optopt(
@@ -236,8 +238,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let filter = FilterConfig {
         command: m.opt_str("t").filter(|c| !c.trim().is_empty()),
         stderr: m.opt_str("e"),
-        message: m.opt_str("m").unwrap_or_default(),
-        medias: m.opt_str("M").unwrap_or_default(),
+        censor: Censoring::new(&m.opt_str("M").unwrap_or_default(), &m.opt_strs("m"))
+            .map_err(|e| format!("invalid -M: {e}"))?,
     };
     let grace = match m.opt_str("g") {
         None => Duration::from_secs(DEFAULT_GRACE),
@@ -379,7 +381,7 @@ mod tests {
         assert_eq!(c.filter.command.as_deref(), Some("grep -v '^Date:'"));
         assert_eq!(c.filter.stderr.as_deref(), Some("/tmp/f.err"));
         assert_eq!(
-            (c.filter.message.as_str(), c.filter.medias.as_str()),
+            (c.filter.censor.message(), c.filter.censor.medias()),
             ("hi", "text/plain")
         );
         assert_eq!(c.timeout, Duration::from_millis(1500));

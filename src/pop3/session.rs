@@ -10,6 +10,7 @@
 
 use super::relay::{Fault, Relay, Side};
 use super::State;
+use crate::metrics::CensorCounts;
 use crate::resolve::Job;
 use crate::server::{Ctx, Endpoint, Owner};
 use mio::net::TcpStream;
@@ -63,6 +64,8 @@ pub struct Session {
     last_active: Instant,
     /// Bytes already added to the daemon's counter.
     reported: u64,
+    /// What the censor did in this session.
+    censored: CensorCounts,
 }
 
 impl Session {
@@ -103,6 +106,7 @@ impl Session {
             filter: None,
             last_active: Instant::now(),
             reported: 0,
+            censored: CensorCounts::default(),
         };
         log::info!(
             "session {serial}: client {client_addr} connected, origin {}:{}",
@@ -162,6 +166,13 @@ impl Session {
         }
         self.sync_filter(ctx);
         self.report(ctx);
+    }
+
+    /// Which replies go through FILTER, from the configuration in force: RETR bodies when a
+    /// transformation or the censor is set, TOP bodies when the censor is.
+    fn divert_per_config(&mut self, ctx: &Ctx) {
+        self.relay.transform = ctx.config.filter.command.is_some();
+        self.relay.censor = ctx.config.filter.censor.is_on();
     }
 
     /// Adds the bytes written since the last report to the daemon's counter.
@@ -376,7 +387,7 @@ impl Machine<Ctx> for Session {
                 self.pump()
             }
             State::Copy => {
-                self.relay.transform = ctx.config.filter.command.is_some();
+                self.divert_per_config(ctx);
                 self.pump()
             }
             State::Filter => self.start_filter(ctx),
@@ -396,8 +407,9 @@ impl Machine<Ctx> for Session {
                 ctx.selector.remove(self.client_token);
                 let stats = &self.relay.stats;
                 let origin = self.origin_addr.map_or("-".to_string(), |a| a.to_string());
+                let c = self.censored;
                 log::info!(
-                    "session {}: client {} origin {} user {} commands {} bytes to client {} to origin {}: {}",
+                    "session {}: client {} origin {} user {} commands {} bytes to client {} to origin {} censored parts {} messages {} problems {}: {}",
                     self.serial,
                     self.client_addr,
                     origin,
@@ -405,6 +417,9 @@ impl Machine<Ctx> for Session {
                     stats.commands,
                     stats.to_client,
                     stats.to_origin,
+                    c.parts,
+                    c.messages,
+                    c.problems,
                     self.ending
                 );
                 self.report(ctx);
@@ -426,7 +441,7 @@ impl Machine<Ctx> for Session {
             }
             State::Connecting => self.hold_client(),
             State::Hello | State::Copy => {
-                self.relay.transform = ctx.config.filter.command.is_some();
+                self.divert_per_config(ctx);
                 self.pump()
             }
             State::Filter => {

@@ -19,6 +19,7 @@
 use super::filter_run::FilterRun;
 use super::{Readiness, Session};
 use crate::filter::{self, FilterEnv};
+use crate::pop3::command::Keyword;
 use crate::pop3::relay::Fault;
 use crate::pop3::State;
 use crate::server::{Ctx, Endpoint, Owner};
@@ -32,50 +33,67 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 const FILTER_FAILED: &[u8] = b"-ERR The message could not be transformed\r\n";
 
 impl Session {
-    /// Starts the filter for the diverted RETR; without one, the body is relayed unchanged.
+    /// Starts the censor and/or the filter for the diverted RETR or TOP (the filter for RETR
+    /// only); with neither, the body is relayed unchanged.
     pub(super) fn start_filter(&mut self, ctx: &mut Ctx) -> State {
-        let Some(command) = ctx.config.filter.command.clone() else {
+        let is_retr = self.relay.diverted_command() == Some(Keyword::Retr);
+        let censor = ctx
+            .config
+            .filter
+            .censor
+            .is_on()
+            .then(|| ctx.config.filter.censor.censor());
+        let command = ctx.config.filter.command.clone().filter(|_| is_retr);
+        let process =
+            match &command {
+                None => None,
+                Some(command) => {
+                    let env = FilterEnv {
+                        user: self.relay.stats.user.as_deref(),
+                        server: &ctx.config.origin.host,
+                    };
+                    match filter::spawn(command, &ctx.config.filter, &env) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            log::error!(
+                            "session {}: cannot start filter '{command}': {e}; message relayed {}",
+                            self.serial,
+                            if censor.is_some() { "censored only" } else { "unchanged" }
+                        );
+                            ctx.metrics.filter_failures += 1;
+                            None
+                        }
+                    }
+                }
+            };
+        if process.is_none() && censor.is_none() {
             self.relay.undivert();
             return State::Copy;
-        };
-        let env = FilterEnv {
-            user: self.relay.stats.user.as_deref(),
-            server: &ctx.config.origin.host,
-        };
-        let process = match filter::spawn(&command, &ctx.config.filter, &env) {
-            Ok(p) => p,
-            Err(e) => {
-                log::error!(
-                    "session {}: cannot start filter '{command}': {e}; message relayed unchanged",
-                    self.serial
-                );
-                ctx.metrics.filter_failures += 1;
-                self.relay.undivert();
-                return State::Copy;
-            }
-        };
-        log::debug!(
-            "session {}: filter pid {} started: {command}",
-            self.serial,
-            process.pid()
-        );
-        let owner = Owner::Session(self.slot);
-        let sel = &mut ctx.selector;
-        let stdin = process.stdin.as_ref().and_then(|p| {
-            sel.register(p, owner, Endpoint::FilterIn, Interest::NONE)
-                .ok()
-        });
-        let stdout = process.stdout.as_ref().and_then(|p| {
-            sel.register(p, owner, Endpoint::FilterOut, Interest::READ)
-                .ok()
-        });
-        let pidfd = sel
-            .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
-            .ok();
+        }
+        let mut tokens = (None, None, None);
+        if let Some(process) = &process {
+            log::debug!(
+                "session {}: filter pid {} started: {}",
+                self.serial,
+                process.pid(),
+                command.as_deref().unwrap_or_default()
+            );
+            let owner = Owner::Session(self.slot);
+            let sel = &mut ctx.selector;
+            tokens.0 = process.stdin.as_ref().and_then(|p| {
+                sel.register(p, owner, Endpoint::FilterIn, Interest::NONE)
+                    .ok()
+            });
+            tokens.1 = process.stdout.as_ref().and_then(|p| {
+                sel.register(p, owner, Endpoint::FilterOut, Interest::READ)
+                    .ok()
+            });
+            tokens.2 = sel
+                .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
+                .ok();
+        }
         let size = ctx.config.buffer_size;
-        self.filter = Some(Box::new(FilterRun::new(
-            process, stdin, stdout, pidfd, size,
-        )));
+        self.filter = Some(Box::new(FilterRun::new(process, censor, tokens, size)));
         self.pump_filter(ctx)
     }
 
@@ -138,6 +156,7 @@ impl Session {
             progress |= relay.write_origin(origin)?;
             progress |= relay.read_origin(origin)?;
             progress |= run.decode(relay.body());
+            progress |= run.censor();
             progress |= run.feed(ctx);
             progress |= run.drain(ctx);
             if run.output_began() && !run.released {
@@ -158,7 +177,7 @@ impl Session {
             self.touch();
         }
         if run.exited && run.status.is_none() {
-            run.status = run.process.reap();
+            run.status = run.process.as_mut().and_then(|p| p.reap());
         }
         let origin_gone = origin_eof && !run.unstuffer.is_done() && self.relay.body().is_empty();
         self.filter = Some(run);
@@ -202,7 +221,9 @@ impl Session {
                 if !run.to_client.is_empty() || !self.relay.drained() {
                     return State::Filter;
                 }
-                ctx.metrics.transformed += 1;
+                if run.process.is_some() {
+                    ctx.metrics.transformed += 1;
+                }
                 self.close_filter(ctx);
                 self.relay.end_diverted();
                 State::Copy
@@ -253,7 +274,8 @@ impl Session {
     /// child) before its process group is killed; `None` unless that is the case.
     pub(super) fn filter_linger(&self) -> Option<std::time::Duration> {
         let run = self.filter.as_ref()?;
-        (run.process.has_exited() && !run.stdout_eof).then_some(LINGER)
+        let exited = run.process.as_ref().is_some_and(|p| p.has_exited());
+        (exited && !run.stdout_eof).then_some(LINGER)
     }
 
     /// Nothing moved for the whole timeout (or a finished filter lingers): decide who stalled.
@@ -261,17 +283,25 @@ impl Session {
         let Some(run) = &mut self.filter else {
             return State::Copy;
         };
-        let pid = run.process.pid();
         let body_done = run.unstuffer.is_done();
         let waiting_for_origin =
             !body_done && run.to_filter.is_empty() && self.relay.body_waiting() == 0;
-        if run.process.has_exited() && !run.stdout_eof && body_done {
+        let Some(process) = &mut run.process else {
+            // The censor alone: the origin or the client stalled.
+            return match (waiting_for_origin, run.released) {
+                (true, false) => self.filter_lost_origin(ctx, "origin did not answer in time"),
+                (true, true) => self.end("origin did not answer in time in the middle of a reply"),
+                (false, _) => self.end("client did not read in time in the middle of a reply"),
+            };
+        };
+        let pid = process.pid();
+        if process.has_exited() && !run.stdout_eof && body_done {
             // The filter is done but something it started still holds its output open.
             log::warn!(
                 "session {}: filter pid {pid} exited; killing what it left running",
                 self.serial
             );
-            run.process.kill();
+            process.kill();
         } else if waiting_for_origin && !run.released {
             log::warn!(
                 "session {}: origin stalled in the middle of a filtered RETR",
@@ -285,7 +315,7 @@ impl Session {
                 "session {}: filter pid {pid} made no progress; killed",
                 self.serial
             );
-            run.process.kill();
+            process.kill();
         }
         self.pump_filter(ctx)
     }
@@ -299,12 +329,22 @@ impl Session {
         for token in [run.stdin, run.stdout, run.pidfd].into_iter().flatten() {
             ctx.selector.remove(token);
         }
-        run.process.stdin = None;
-        run.process.stdout = None;
+        if let Some(censor) = &mut run.censor {
+            self.censored.add(censor.counters());
+            ctx.metrics.censor.add(censor.counters());
+            while let Some(problem) = censor.take_problem() {
+                log::info!("session {}: censor passed through: {problem}", self.serial);
+            }
+        }
+        let Some(mut process) = run.process else {
+            return;
+        };
+        process.stdin = None;
+        process.stdout = None;
         // Whatever the filter left running in its group goes with the message.
-        run.process.kill();
-        if run.status.is_none() && run.process.reap().is_none() {
-            ctx.orphans.adopt(run.process);
+        process.kill();
+        if run.status.is_none() && process.reap().is_none() {
+            ctx.orphans.adopt(process);
         }
     }
 }
