@@ -58,6 +58,8 @@ pub struct Config {
     pub management: Management,
     /// After SIGTERM or SIGINT, how long sessions in progress may go on.
     pub grace: Duration,
+    /// Most filter processes running at once (more wait their turn).
+    pub max_filters: usize,
 }
 
 /// The management (SPCP) listener.
@@ -166,6 +168,13 @@ fn options() -> getopts::Options {
         "on SIGTERM/SIGINT, seconds sessions in progress may finish (default: 10)",
         "SECONDS",
     );
+    o.optopt(
+        "",
+        "max-filters",
+        "most transformation processes at once; more RETRs wait their turn \
+         (default: 4 per core)",
+        "N",
+    );
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -175,7 +184,8 @@ fn options() -> getopts::Options {
 pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
-                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [-v] [-h] <origin-server>\n\n\
+                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N] [-v] [-h]\n\
+                  <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
     options().usage(brief)
@@ -301,7 +311,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         timeout,
         management,
         grace,
+        max_filters: match m.opt_str("max-filters") {
+            None => default_max_filters(),
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=100_000).contains(&n))
+                .ok_or_else(|| format!("invalid --max-filters '{n}': expected 1 or more"))?,
+        },
     })))
+}
+
+/// Filters at once by default: 4 per core (a filter is mostly waiting for its pipes).
+pub fn default_max_filters() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// An IP address, with or without brackets around an IPv6 one.

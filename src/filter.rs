@@ -1,10 +1,14 @@
-//! Transformation processes: one `/bin/sh -c CMD` per retrieved message.
+//! Transformation processes: one per retrieved message, `CMD` run directly when it has no
+//! shell syntax, else `/bin/sh -c CMD`.
 //!
 //! A session in FILTER calls [`spawn`], registers the child's stdin and stdout pipes (both
 //! non-blocking) and its pidfd with the selector, and moves the message through them. The
 //! pidfd becomes readable when the process exits; [`Process::reap`] then collects the status
 //! without blocking. A process whose session ends early is killed and handed to the loop's
 //! [`Orphans`], which reap it on the next tick: no zombie stays behind.
+
+mod argv;
+pub mod spawner;
 
 use mime::{Censor, MediaRanges, Note};
 use mio::unix::pipe::{Receiver, Sender};
@@ -120,9 +124,20 @@ pub struct Process {
     status: Option<ExitStatus>,
 }
 
-/// Starts `command` with the filter environment. Fails only when the process cannot be
+/// Starts `command` with the filter environment: directly when it has no shell syntax
+/// ([`argv::words`]), else through `/bin/sh -c`. Fails only when the process cannot be
 /// created at all (fork, exec of the shell, pipes, pidfd).
 pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Result<Process> {
+    spawn_with(command, argv::words(command), config, env)
+}
+
+/// `spawn`, with `direct` the argument vector to run (`None`: through the shell).
+fn spawn_with(
+    command: &str,
+    direct: Option<Vec<&str>>,
+    config: &FilterConfig,
+    env: &FilterEnv,
+) -> io::Result<Process> {
     let stderr = match &config.stderr {
         None => Stdio::null(),
         Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
@@ -133,12 +148,21 @@ pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Resul
             }
         },
     };
-    let mut cmd = Command::new("/bin/sh");
+    let mut cmd = match &direct {
+        Some(words) => {
+            let mut cmd = Command::new(words[0]);
+            cmd.args(&words[1..]);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-c").arg(command);
+            cmd
+        }
+    };
     // Its own process group, so that killing it takes whatever it started along.
     cmd.process_group(0);
-    cmd.arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .env("POP3FILTER_VERSION", crate::args::VERSION)
@@ -149,7 +173,14 @@ pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Resul
         Some(user) => cmd.env("POP3_USERNAME", user),
         None => cmd.env_remove("POP3_USERNAME"),
     };
-    let mut child = cmd.spawn()?;
+    let mut child = match cmd.spawn() {
+        // A program that cannot be run directly goes through the shell after all, which
+        // fails the way it always did (exit 127 or 126: the message is refused, -ERR).
+        Err(e) if direct.is_some() && cannot_exec(&e) => {
+            return spawn_with(command, None, config, env)
+        }
+        other => other?,
+    };
     let setup = (|| {
         let stdin = Sender::from(child.stdin.take().ok_or_else(missing)?);
         stdin.set_nonblocking(true)?;
@@ -172,6 +203,13 @@ pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Resul
             Err(e)
         }
     }
+}
+
+fn cannot_exec(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
 fn missing() -> io::Error {

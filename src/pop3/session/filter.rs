@@ -17,13 +17,16 @@
 //! the client is closed without the terminator and the origin without QUIT.
 
 use super::filter_run::FilterRun;
+use super::filter_run::Start;
 use super::{Readiness, Session};
-use crate::filter::{self, FilterEnv};
+use crate::filter::spawner::Job;
+use crate::filter::{self, Process};
 use crate::pop3::command::Keyword;
 use crate::pop3::relay::Fault;
 use crate::pop3::State;
 use crate::server::{Ctx, Endpoint, Owner};
 use selector::Interest;
+use std::io;
 
 /// How long a filter that exited may keep its stdout open through a background child before
 /// that child is killed (or the inactivity timeout, if shorter).
@@ -34,7 +37,9 @@ const FILTER_FAILED: &[u8] = b"-ERR The message could not be transformed\r\n";
 
 impl Session {
     /// Starts the censor and/or the filter for the diverted RETR or TOP (the filter for RETR
-    /// only); with neither, the body is relayed unchanged.
+    /// only); with neither, the body is relayed unchanged. The filter's process is started
+    /// off the loop, once there is a place for it (`filter::spawner`); the body waits in the
+    /// kernel meanwhile.
     pub(super) fn start_filter(&mut self, ctx: &mut Ctx) -> State {
         let is_retr = self.relay.diverted_command() == Some(Keyword::Retr);
         let censor = ctx
@@ -44,56 +49,126 @@ impl Session {
             .is_on()
             .then(|| ctx.config.filter.censor.censor());
         let command = ctx.config.filter.command.clone().filter(|_| is_retr);
-        let process =
-            match &command {
-                None => None,
-                Some(command) => {
-                    let env = FilterEnv {
-                        user: self.relay.stats.user.as_deref(),
-                        server: &ctx.config.origin.host,
-                    };
-                    match filter::spawn(command, &ctx.config.filter, &env) {
-                        Ok(p) => Some(p),
-                        Err(e) => {
-                            log::error!(
-                            "session {}: cannot start filter '{command}': {e}; message relayed {}",
-                            self.serial,
-                            if censor.is_some() { "censored only" } else { "unchanged" }
-                        );
-                            ctx.metrics.filter_failures += 1;
-                            None
-                        }
-                    }
-                }
-            };
-        if process.is_none() && censor.is_none() {
+        if command.is_none() && censor.is_none() {
             self.relay.undivert();
             return State::Copy;
         }
-        let mut tokens = (None, None, None);
-        if let Some(process) = &process {
-            log::debug!(
-                "session {}: filter pid {} started: {}",
-                self.serial,
-                process.pid(),
-                command.as_deref().unwrap_or_default()
-            );
-            let owner = Owner::Session(self.slot);
-            let sel = &mut ctx.selector;
-            tokens.0 = process.stdin.as_ref().and_then(|p| {
-                sel.register(p, owner, Endpoint::FilterIn, Interest::NONE)
-                    .ok()
-            });
-            tokens.1 = process.stdout.as_ref().and_then(|p| {
-                sel.register(p, owner, Endpoint::FilterOut, Interest::READ)
-                    .ok()
-            });
-            tokens.2 = sel
-                .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
-                .ok();
-        }
         let size = ctx.config.buffer_size;
-        self.filter = Some(Box::new(FilterRun::new(process, censor, tokens, size)));
+        let mut run = FilterRun::new(censor, size);
+        if let Some(command) = command {
+            run.starting = Some(Start {
+                command,
+                config: ctx.config.filter.clone(),
+                placed: false,
+            });
+        }
+        let needs_place = run.starting.is_some();
+        self.filter = Some(Box::new(run));
+        if needs_place && ctx.spawner.acquire(self.slot, self.serial) {
+            return self.filter_admitted(ctx);
+        }
+        if needs_place {
+            log::debug!(
+                "session {}: waiting for a place to start a filter",
+                self.serial
+            );
+        }
+        self.pump_filter(ctx)
+    }
+
+    /// A place for the filter (given at once, or when the session's turn came): start it off
+    /// the loop.
+    pub fn filter_admitted(&mut self, ctx: &mut Ctx) -> State {
+        let state = self.stm.current();
+        let start = self
+            .filter
+            .as_mut()
+            .filter(|_| state == State::Filter)
+            .and_then(|r| r.starting.as_mut())
+            .filter(|s| !s.placed);
+        let Some(start) = start else {
+            // The session no longer waits for a filter: the place is not needed.
+            ctx.spawner.release();
+            return state;
+        };
+        start.placed = true;
+        ctx.spawner.submit(Job {
+            slot: self.slot,
+            serial: self.serial,
+            command: start.command.clone(),
+            config: start.config.clone(),
+            user: self.relay.stats.user.clone(),
+            server: ctx.config.origin.host.clone(),
+        });
+        State::Filter
+    }
+
+    /// The helper thread's answer: the filter runs, or could not be started.
+    pub fn filter_spawned(&mut self, ctx: &mut Ctx, result: io::Result<Process>) -> State {
+        let state = self.stm.current();
+        let waiting = state == State::Filter
+            && self
+                .filter
+                .as_ref()
+                .and_then(|r| r.starting.as_ref())
+                .is_some_and(|s| s.placed);
+        let process = match (waiting, result) {
+            (true, Ok(process)) => process,
+            (false, Ok(process)) => {
+                // The session no longer wants it.
+                ctx.orphans.adopt(process);
+                ctx.spawner.release();
+                return state;
+            }
+            (waiting, Err(e)) => {
+                ctx.spawner.release();
+                if !waiting {
+                    return state;
+                }
+                let run = self.filter.as_mut().expect("waiting for a filter");
+                let command = run.starting.take().map(|s| s.command).unwrap_or_default();
+                let censored = run.censor.is_some();
+                log::error!(
+                    "session {}: cannot start filter '{command}': {e}; message relayed {}",
+                    self.serial,
+                    if censored {
+                        "censored only"
+                    } else {
+                        "unchanged"
+                    }
+                );
+                ctx.metrics.filter_failures += 1;
+                if !censored {
+                    self.filter = None;
+                    self.relay.undivert();
+                    return State::Copy;
+                }
+                return self.pump_filter(ctx);
+            }
+        };
+        let run = self.filter.as_mut().expect("waiting for a filter");
+        let start = run.starting.take().expect("waiting for a filter");
+        log::debug!(
+            "session {}: filter pid {} started: {}",
+            self.serial,
+            process.pid(),
+            start.command
+        );
+        let owner = Owner::Session(self.slot);
+        let sel = &mut ctx.selector;
+        run.stdin = process.stdin.as_ref().and_then(|p| {
+            sel.register(p, owner, Endpoint::FilterIn, Interest::NONE)
+                .ok()
+        });
+        run.stdout = process.stdout.as_ref().and_then(|p| {
+            sel.register(p, owner, Endpoint::FilterOut, Interest::READ)
+                .ok()
+        });
+        run.pidfd = sel
+            .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
+            .ok();
+        run.attach(process);
+        self.touch();
         self.pump_filter(ctx)
     }
 
@@ -155,10 +230,13 @@ impl Session {
             progress |= relay.take_commands();
             progress |= relay.write_origin(origin)?;
             progress |= relay.read_origin(origin)?;
-            progress |= run.decode(relay.body());
-            progress |= run.censor();
-            progress |= run.feed(ctx);
-            progress |= run.drain(ctx);
+            if run.starting.is_none() {
+                // While the filter starts, the body waits (in `down` and the kernel).
+                progress |= run.decode(relay.body());
+                progress |= run.censor();
+                progress |= run.feed(ctx);
+                progress |= run.drain(ctx);
+            }
             if run.output_began() && !run.released {
                 run.released = true;
                 relay.release_status();
@@ -283,6 +361,11 @@ impl Session {
         let Some(run) = &mut self.filter else {
             return State::Copy;
         };
+        if run.starting.is_some() {
+            // Waiting for a place or for the start: its turn comes as filters end.
+            self.touch();
+            return State::Filter;
+        }
         let body_done = run.unstuffer.is_done();
         let waiting_for_origin =
             !body_done && run.to_filter.is_empty() && self.relay.body_waiting() == 0;
@@ -335,6 +418,12 @@ impl Session {
             while let Some(problem) = censor.take_problem() {
                 log::info!("session {}: censor passed through: {problem}", self.serial);
             }
+        }
+        match &run.starting {
+            Some(start) if start.placed => ctx.spawner.release(), // its answer is dropped
+            Some(_) => ctx.spawner.leave(self.slot, self.serial),
+            None if run.process.is_some() => ctx.spawner.release(),
+            None => {}
         }
         let Some(mut process) = run.process else {
             return;

@@ -16,7 +16,7 @@
 //! Every step stops at `WouldBlock`, a full buffer, or a short read or write (the kernel had
 //! no more), and returns whether it moved anything.
 
-use crate::filter::Process;
+use crate::filter::{FilterConfig, Process};
 use crate::pop3::dotstuff::{Stuffer, Unstuffer};
 use crate::pop3::relay::Side;
 use crate::server::Ctx;
@@ -29,8 +29,10 @@ use std::process::ExitStatus;
 
 /// One message on its way through the censor and/or a filter.
 pub struct FilterRun {
-    /// The filter's process; `None` when the censor runs alone.
+    /// The filter's process; `None` when the censor runs alone, or until it has started.
     pub(super) process: Option<Process>,
+    /// The filter waits for a place or for its start: nothing moves until it runs.
+    pub(super) starting: Option<Start>,
     /// The censor, when `-M` is on.
     pub(super) censor: Option<Box<Censor>>,
     /// The censor's output on its way to the filter (when both run).
@@ -56,23 +58,36 @@ pub struct FilterRun {
     pub(super) terminated: bool,
 }
 
+/// A filter to start for the message.
+pub struct Start {
+    /// The command in force when the message began.
+    pub(super) command: String,
+    /// The configuration in force when the message began.
+    pub(super) config: FilterConfig,
+    /// A place was given and the start submitted.
+    pub(super) placed: bool,
+}
+
 impl FilterRun {
-    /// A message about to go through `process` (whose descriptors are registered as the
-    /// tokens given) and/or `censor`; buffers of `size` bytes.
-    pub(super) fn new(
-        process: Option<Process>,
-        censor: Option<Censor>,
-        (stdin, stdout, pidfd): (Option<Token>, Option<Token>, Option<Token>),
-        size: usize,
-    ) -> FilterRun {
-        let both = process.is_some() && censor.is_some();
+    /// The filter has started (its descriptors are registered already).
+    pub(super) fn attach(&mut self, process: Process) {
+        if self.censor.is_some() {
+            self.censored = Some(RingBuffer::new(self.to_filter.capacity()));
+        }
+        self.process = Some(process);
+    }
+
+    /// A message about to go through `censor` (if any) and a filter (once `attach`ed, if
+    /// `starting`); buffers of `size` bytes.
+    pub(super) fn new(censor: Option<Censor>, size: usize) -> FilterRun {
         FilterRun {
-            process,
+            process: None,
+            starting: None,
             censor: censor.map(Box::new),
-            censored: both.then(|| RingBuffer::new(size)),
-            stdin,
-            stdout,
-            pidfd,
+            censored: None,
+            stdin: None,
+            stdout: None,
+            pidfd: None,
             stdin_writable: true,
             stdout_readable: false,
             stdout_closed: false,

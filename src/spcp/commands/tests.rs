@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::args::{self, Command};
+use crate::filter::spawner::Spawner;
 use crate::filter::Orphans;
 use crate::metrics::Metrics;
 use crate::resolve::Resolver;
@@ -17,12 +18,14 @@ fn ctx() -> Ctx {
     };
     let selector = Selector::new(8).unwrap();
     let resolver = Resolver::new(selector.waker());
+    let spawner = Spawner::new(selector.waker(), 1);
     Ctx {
         selector,
         resolver,
         config: *config,
         metrics: Metrics::default(),
         orphans: Orphans::default(),
+        spawner,
         starved: Vec::new(),
     }
 }
