@@ -214,8 +214,187 @@ def bench():
             sized(3, "20 MiB message", b"bench-20m", 20 * MIB)]
 
 
+# --- the censor's mailboxes (tests/censor.rs) --------------------------------
+
+def b64_blob(seed, size, head=b""):
+    """`head` then deterministic bytes, `size` in all, base64 in 76-column lines (LF)."""
+    data = head + hashlib.shake_256(seed).digest(size - len(head))
+    return base64.encodebytes(data).decode("ascii")
+
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+GIF_HEAD = b"GIF89a"
+PDF_HEAD = b"%PDF-1.4\n"
+
+
+def mime_box():
+    """user mime: one message per MIME shape the censor must handle. tests/censor.rs knows
+    each message's leaf types in order; keep them in step."""
+    msgs = []
+    mv = "MIME-Version: 1.0"
+
+    # 1: multipart/mixed: text (with lines that POP3 dot-stuffs), PNG, JPEG (its
+    # Content-Type folded), PDF (with Content-MD5); a preamble and an epilogue.
+    msgs.append(headers("mime", 1, "Mixed: text, PNG, JPEG and PDF", extra=(
+        mv, 'Content-Type: multipart/mixed; boundary="mix-1"')) + (
+        "\nThis is a multi-part message in MIME format.\n"
+        "\n--mix-1\n"
+        "Content-Type: text/plain; charset=us-ascii\n"
+        "Content-Transfer-Encoding: 7bit\n"
+        "\nThree attachments follow: a PNG, a JPEG and a PDF.\n"
+        ".a line that starts with a dot\n"
+        ".\n"
+        "..\n"
+        "Content-Type: image/png\n"
+        "(that line is body text, not a header)\n"
+        "\n--mix-1\n"
+        'Content-Type: image/png; name="pixel.png"\n'
+        "Content-Transfer-Encoding: base64\n"
+        'Content-Disposition: attachment; filename="pixel.png"\n'
+        "Content-ID: <png-1@pop3filter.test>\n"
+        "\n" + b64_blob(b"mime-1-png", 3000, PNG_HEAD) +
+        "\n--mix-1\n"
+        "Content-Type: image/jpeg;\n"
+        '\tname="photo.jpg"\n'
+        "Content-Transfer-Encoding: base64\n"
+        "Content-Disposition: attachment;\n"
+        '\tfilename="photo.jpg"\n'
+        "\n" + b64_blob(b"mime-1-jpeg", 5000, JPEG_HEAD) +
+        "\n--mix-1\n"
+        'Content-Type: application/pdf; name="report.pdf"\n'
+        "Content-Transfer-Encoding: base64\n"
+        "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\n"
+        'Content-Disposition: attachment; filename="report.pdf"\n'
+        "\n" + b64_blob(b"mime-1-pdf", 4000, PDF_HEAD) +
+        "\n--mix-1--\n"
+        "\nThe epilogue.\n").encode("ascii"))
+
+    # 2: a forward: text, a message/rfc822 whose message is multipart (text + PNG), and a
+    # message/rfc822 whose message is itself a JPEG.
+    msgs.append(headers("mime", 2, "Fwd: two image messages", extra=(
+        mv, "Content-Type: multipart/mixed; boundary=fwd-outer")) + (
+        "\n--fwd-outer\n"
+        "Content-Type: text/plain\n"
+        "\nTwo messages are forwarded below.\n"
+        "\n--fwd-outer\n"
+        "Content-Type: message/rfc822\n"
+        "Content-Disposition: inline\n"
+        "\nFrom: Carol <carol@example.org>\n"
+        "To: Sender Example <sender@example.org>\n"
+        "Subject: Holiday picture\n"
+        "Date: Mon, 13 Nov 2023 10:00:00 +0000\n"
+        "Message-ID: <carol-1@example.org>\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="fwd-inner"\n'
+        "\n--fwd-inner\n"
+        "Content-Type: text/plain; charset=utf-8\n"
+        "\nThe beach, as promised.\n"
+        "\n--fwd-inner\n"
+        "Content-Type: image/png\n"
+        "Content-Transfer-Encoding: base64\n"
+        "\n" + b64_blob(b"mime-2-png", 2000, PNG_HEAD) +
+        "\n--fwd-inner--\n"
+        "\n--fwd-outer\n"
+        "Content-Type: message/rfc822\n"
+        "\nFrom: Dave <dave@example.org>\n"
+        "Subject: Scan\n"
+        "Date: Mon, 13 Nov 2023 11:00:00 +0000\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: image/jpeg\n"
+        "Content-Transfer-Encoding: base64\n"
+        "Content-Disposition: inline; filename=scan.jpg\n"
+        "\n" + b64_blob(b"mime-2-jpeg", 1500, JPEG_HEAD) +
+        "\n--fwd-outer--\n").encode("ascii"))
+
+    # 3: multipart/related: a multipart/alternative (text, HTML), then the HTML's PNG and GIF.
+    msgs.append(headers("mime", 3, "Related with an alternative inside", extra=(
+        mv, 'Content-Type: multipart/related; boundary="rel-3";',
+        '  type="multipart/alternative"')) + (
+        "\n--rel-3\n"
+        'Content-Type: multipart/alternative; boundary="alt-3"\n'
+        "\n--alt-3\n"
+        "Content-Type: text/plain; charset=us-ascii\n"
+        "\nA logo and a spinner.\n"
+        "\n--alt-3\n"
+        "Content-Type: text/html; charset=us-ascii\n"
+        '\n<p>A logo <img src="cid:logo@x"> and a spinner <img src="cid:spin@x">.</p>\n'
+        "\n--alt-3--\n"
+        "\n--rel-3\n"
+        "Content-Type: image/png\n"
+        "Content-Transfer-Encoding: base64\n"
+        "Content-ID: <logo@x>\n"
+        "Content-Disposition: inline\n"
+        "\n" + b64_blob(b"mime-3-png", 1200, PNG_HEAD) +
+        "\n--rel-3\n"
+        "Content-Type: image/gif\n"
+        "Content-Transfer-Encoding: base64\n"
+        "Content-ID: <spin@x>\n"
+        "\n" + b64_blob(b"mime-3-gif", 900, GIF_HEAD) +
+        "\n--rel-3--\n").encode("ascii"))
+
+    # 4: the message itself is a GIF.
+    msgs.append(headers("mime", 4, "A GIF and nothing else", extra=(
+        mv, "Content-Type: image/gif; name=anim.gif", "Content-Transfer-Encoding: base64",
+        "Content-Disposition: inline; filename=anim.gif")) + (
+        "\n" + b64_blob(b"mime-4-gif", 2500, GIF_HEAD)).encode("ascii"))
+
+    # 5 (CRLF in the file) and 6 (LF): text, an image and a PDF.
+    def text_image_pdf(n, subject, image):
+        return headers("mime", n, subject, extra=(
+            mv, "Content-Type: multipart/mixed; boundary=\"eol-%d\"" % n)) + (
+            "\n--eol-%d\n"
+            "Content-Type: text/plain\n"
+            "\nAn image and a PDF.\n"
+            "\n--eol-%d\n"
+            "Content-Type: %s\n"
+            "Content-Transfer-Encoding: base64\n"
+            "\n%s"
+            "\n--eol-%d\n"
+            "Content-Type: application/pdf\n"
+            "Content-Transfer-Encoding: base64\n"
+            "\n%s"
+            "\n--eol-%d--\n" % (
+                n, n, image, b64_blob(b"mime-%d-img" % n, 1800, PNG_HEAD), n,
+                b64_blob(b"mime-%d-pdf" % n, 1000, PDF_HEAD), n)).encode("ascii")
+    msgs.append(text_image_pdf(5, "CRLF line ends in the file", "image/png")
+                .replace(b"\n", b"\r\n"))
+    msgs.append(text_image_pdf(6, "LF line ends in the file", "image/jpeg"))
+
+    # 7: no MIME at all; body lines that look like MIME headers.
+    msgs.append(headers("mime", 7, "Plain, no MIME") + (
+        b"\nContent-Type: image/png\n"
+        b"Content-Transfer-Encoding: base64\n"
+        b"\nThese lines are the body of a message without MIME headers.\n"))
+    return msgs
+
+
+def mimebig_box():
+    """user mimebig: one multipart/mixed of about 21 MB: text, a 15 MiB CD image (base64),
+    a PNG, text."""
+    return [headers("mimebig", 1, "A CD image of 15 MiB", extra=(
+        "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="big-1"')) + (
+        "\n--big-1\n"
+        "Content-Type: text/plain\n"
+        "\nThe disc image is attached.\n"
+        "\n--big-1\n"
+        'Content-Type: application/x-cd-image; name="disc.iso"\n'
+        "Content-Transfer-Encoding: base64\n"
+        'Content-Disposition: attachment; filename="disc.iso"\n'
+        "\n" + b64_blob(b"mimebig-iso", 15 * MIB) +
+        "\n--big-1\n"
+        "Content-Type: image/png\n"
+        "Content-Transfer-Encoding: base64\n"
+        "\n" + b64_blob(b"mimebig-png", 1000, PNG_HEAD) +
+        "\n--big-1\n"
+        "Content-Type: text/plain\n"
+        "\nAfter the disc image.\n"
+        "\n--big-1--\n").encode("ascii")]
+
+
 # user -> function returning the messages in POP3 order (message 1 first)
-MAILBOXES = {"alice": alice, "big": big, "bench": bench, "empty": lambda: []}
+MAILBOXES = {"alice": alice, "big": big, "bench": bench, "empty": lambda: [],
+             "mime": mime_box, "mimebig": mimebig_box}
 
 
 # --- maildir writing --------------------------------------------------------

@@ -4,7 +4,7 @@
 //! with the usage and exit status 2. Everything the daemon is told at start-up ends up in
 //! [`Config`].
 
-use crate::filter::FilterConfig;
+use crate::filter::{Censoring, FilterConfig};
 use crate::spcp::auth::Credentials;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -63,6 +63,8 @@ pub struct Config {
     pub grace: Duration,
     /// TLS toward clients and toward the origin.
     pub tls: TlsOptions,
+    /// Most filter processes running at once (more wait their turn).
+    pub max_filters: usize,
 }
 
 /// The management (SPCP) listener.
@@ -121,16 +123,18 @@ fn options() -> getopts::Options {
         "file the transformation's stderr is appended to (default: /dev/null)",
         "FILE",
     );
-    o.optopt(
+    o.optmulti(
         "m",
         "",
-        "text exported to the transformation as FILTER_MSG",
+        "note left where a censored part was (repeatable: one paragraph each; \
+         also exported as FILTER_MSG)",
         "MSG",
     );
     o.optopt(
         "M",
         "",
-        "media types exported to the transformation as FILTER_MEDIAS",
+        "censor these media types in every RETR and TOP, HTTP Accept syntax, e.g. \
+         'image/*, image/png;q=0' (also exported as FILTER_MEDIAS)",
         "TYPES",
     );
     o.optopt(
@@ -169,6 +173,13 @@ fn options() -> getopts::Options {
         "on SIGTERM/SIGINT, seconds sessions in progress may finish (default: 10)",
         "SECONDS",
     );
+    o.optopt(
+        "",
+        "max-filters",
+        "most transformation processes at once; more RETRs wait their turn \
+         (default: 4 per core)",
+        "N",
+    );
     tls::options(&mut o);
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
@@ -179,7 +190,8 @@ fn options() -> getopts::Options {
 pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
-                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [TLS OPTIONS] [-v] [-h]\n\
+                  [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N]\n\
+                  [TLS OPTIONS] [-v] [-h]\n\
                   <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
@@ -243,8 +255,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let filter = FilterConfig {
         command: m.opt_str("t").filter(|c| !c.trim().is_empty()),
         stderr: m.opt_str("e"),
-        message: m.opt_str("m").unwrap_or_default(),
-        medias: m.opt_str("M").unwrap_or_default(),
+        censor: Censoring::new(&m.opt_str("M").unwrap_or_default(), &m.opt_strs("m"))
+            .map_err(|e| format!("invalid -M: {e}"))?,
     };
     let grace = match m.opt_str("g") {
         None => Duration::from_secs(DEFAULT_GRACE),
@@ -306,8 +318,21 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         timeout,
         management,
         grace,
+        max_filters: match m.opt_str("max-filters") {
+            None => default_max_filters(),
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=100_000).contains(&n))
+                .ok_or_else(|| format!("invalid --max-filters '{n}': expected 1 or more"))?,
+        },
         tls: tls::parse(&m)?,
     })))
+}
+
+/// Filters at once by default: 4 per core (a filter is mostly waiting for its pipes).
+pub fn default_max_filters() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// An IP address, with or without brackets around an IPv6 one.
@@ -387,7 +412,7 @@ mod tests {
         assert_eq!(c.filter.command.as_deref(), Some("grep -v '^Date:'"));
         assert_eq!(c.filter.stderr.as_deref(), Some("/tmp/f.err"));
         assert_eq!(
-            (c.filter.message.as_str(), c.filter.medias.as_str()),
+            (c.filter.censor.message(), c.filter.censor.medias()),
             ("hi", "text/plain")
         );
         assert_eq!(c.timeout, Duration::from_millis(1500));

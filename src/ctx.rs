@@ -5,6 +5,7 @@
 //! without importing the loop that drives them.
 
 use crate::args::Config;
+use crate::filter::spawner::Spawner;
 use crate::filter::Orphans;
 use crate::metrics::Metrics;
 use crate::net::tls::Tls;
@@ -57,6 +58,8 @@ pub struct Ctx {
     pub metrics: Metrics,
     /// Killed filters waiting to be reaped.
     pub orphans: Orphans,
+    /// Filters started off the loop, and the places for them.
+    pub spawner: Spawner,
     /// Sessions (slot, serial) that could not connect to the origin for want of a
     /// descriptor: retried, with accepting paused, until descriptors are free again.
     pub starved: Vec<(usize, u64)>,

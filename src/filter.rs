@@ -1,4 +1,5 @@
-//! Transformation processes: one `/bin/sh -c CMD` per retrieved message.
+//! Transformation processes: one per retrieved message, `CMD` run directly when it has no
+//! shell syntax, else `/bin/sh -c CMD`.
 //!
 //! A session in FILTER calls [`spawn`], registers the child's stdin and stdout pipes (both
 //! non-blocking) and its pidfd with the selector, and moves the message through them. The
@@ -6,6 +7,10 @@
 //! without blocking. A process whose session ends early is killed and handed to the loop's
 //! [`Orphans`], which reap it on the next tick: no zombie stays behind.
 
+mod argv;
+pub mod spawner;
+
+use mime::{Censor, MediaRanges, Note};
 use mio::unix::pipe::{Receiver, Sender};
 use std::fs::OpenOptions;
 use std::io;
@@ -20,10 +25,83 @@ pub struct FilterConfig {
     pub command: Option<String>,
     /// Where the filter's stderr is appended (`-e`); `None` means /dev/null.
     pub stderr: Option<String>,
-    /// Exported as FILTER_MSG (`-m`).
-    pub message: String,
-    /// Exported as FILTER_MEDIAS (`-M`).
-    pub medias: String,
+    /// The censor (`-M`, `-m`), also exported to the filter.
+    pub censor: Censoring,
+}
+
+#[cfg(test)]
+mod censoring_tests {
+    use super::Censoring;
+
+    #[test]
+    fn paragraphs_become_lines_of_filter_msg_and_a_bad_list_is_refused() {
+        let c = Censoring::new("image/*, image/png;q=0", &["One.".into(), "Two.".into()]);
+        let c = c.unwrap();
+        assert_eq!(
+            (c.medias(), c.message()),
+            ("image/*, image/png;q=0", "One.\nTwo.")
+        );
+        assert!(c.is_on());
+        assert!(!Censoring::new("", &[]).unwrap().is_on());
+        assert!(Censoring::new("image/", &[]).is_err());
+        assert!(Censoring::new("*", &[]).is_err());
+    }
+}
+
+/// What the censor removes and the note it leaves (`-M`, `-m`; SPCP 0x13, 0x14).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Censoring {
+    /// The list as given, exported as FILTER_MEDIAS.
+    medias: String,
+    /// The note's paragraphs, exported as FILTER_MSG (one a line).
+    message: String,
+    ranges: MediaRanges,
+    note: Note,
+}
+
+impl Censoring {
+    /// From the censor list (HTTP Accept syntax; empty: censor nothing) and the note's
+    /// paragraphs (none: the default note).
+    pub fn new(medias: &str, paragraphs: &[String]) -> Result<Censoring, mime::Error> {
+        let ranges = MediaRanges::parse(medias)?;
+        let paragraphs: Vec<&String> = paragraphs.iter().filter(|p| !p.is_empty()).collect();
+        let note = if paragraphs.is_empty() {
+            Note::default()
+        } else {
+            Note::new(paragraphs.iter().map(|p| p.as_str()))
+        };
+        let message = paragraphs
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(Censoring {
+            medias: medias.to_string(),
+            message,
+            ranges,
+            note,
+        })
+    }
+
+    /// The list as given.
+    pub fn medias(&self) -> &str {
+        &self.medias
+    }
+
+    /// The note's paragraphs as given, one a line (empty: the default note).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether anything is censored.
+    pub fn is_on(&self) -> bool {
+        !self.ranges.is_empty()
+    }
+
+    /// A censor for one message.
+    pub fn censor(&self) -> Censor {
+        Censor::new(self.ranges.clone(), self.note.clone())
+    }
 }
 
 /// Per-message facts exported to the filter.
@@ -46,9 +124,20 @@ pub struct Process {
     status: Option<ExitStatus>,
 }
 
-/// Starts `command` with the filter environment. Fails only when the process cannot be
+/// Starts `command` with the filter environment: directly when it has no shell syntax
+/// ([`argv::words`]), else through `/bin/sh -c`. Fails only when the process cannot be
 /// created at all (fork, exec of the shell, pipes, pidfd).
 pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Result<Process> {
+    spawn_with(command, argv::words(command), config, env)
+}
+
+/// `spawn`, with `direct` the argument vector to run (`None`: through the shell).
+fn spawn_with(
+    command: &str,
+    direct: Option<Vec<&str>>,
+    config: &FilterConfig,
+    env: &FilterEnv,
+) -> io::Result<Process> {
     let stderr = match &config.stderr {
         None => Stdio::null(),
         Some(path) => match OpenOptions::new().create(true).append(true).open(path) {
@@ -59,23 +148,39 @@ pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Resul
             }
         },
     };
-    let mut cmd = Command::new("/bin/sh");
+    let mut cmd = match &direct {
+        Some(words) => {
+            let mut cmd = Command::new(words[0]);
+            cmd.args(&words[1..]);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-c").arg(command);
+            cmd
+        }
+    };
     // Its own process group, so that killing it takes whatever it started along.
     cmd.process_group(0);
-    cmd.arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .env("POP3FILTER_VERSION", crate::args::VERSION)
         .env("POP3_SERVER", env.server)
-        .env("FILTER_MEDIAS", &config.medias)
-        .env("FILTER_MSG", &config.message);
+        .env("FILTER_MEDIAS", config.censor.medias())
+        .env("FILTER_MSG", config.censor.message());
     match env.user {
         Some(user) => cmd.env("POP3_USERNAME", user),
         None => cmd.env_remove("POP3_USERNAME"),
     };
-    let mut child = cmd.spawn()?;
+    let mut child = match cmd.spawn() {
+        // A program that cannot be run directly goes through the shell after all, which
+        // fails the way it always did (exit 127 or 126: the message is refused, -ERR).
+        Err(e) if direct.is_some() && cannot_exec(&e) => {
+            return spawn_with(command, None, config, env)
+        }
+        other => other?,
+    };
     let setup = (|| {
         let stdin = Sender::from(child.stdin.take().ok_or_else(missing)?);
         stdin.set_nonblocking(true)?;
@@ -98,6 +203,13 @@ pub fn spawn(command: &str, config: &FilterConfig, env: &FilterEnv) -> io::Resul
             Err(e)
         }
     }
+}
+
+fn cannot_exec(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
 fn missing() -> io::Error {
@@ -202,8 +314,7 @@ mod tests {
 
     fn config() -> FilterConfig {
         FilterConfig {
-            message: "hello".into(),
-            medias: "text/plain".into(),
+            censor: Censoring::new("text/plain", &["hello".into()]).unwrap(),
             ..Default::default()
         }
     }

@@ -15,6 +15,28 @@ pub struct Metrics {
     pub transformed: u64,
     /// Transformations that failed (or could not be started).
     pub filter_failures: u64,
+    /// What the censor did.
+    pub censor: CensorCounts,
+}
+
+/// What the censor did: over a session, or since the daemon started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CensorCounts {
+    /// Parts replaced by a note.
+    pub parts: u64,
+    /// Messages (RETR and TOP replies) with at least one part replaced.
+    pub messages: u64,
+    /// Things the censor could not parse and passed through unchanged.
+    pub problems: u64,
+}
+
+impl CensorCounts {
+    /// Adds one message's counters.
+    pub fn add(&mut self, c: mime::Counters) {
+        self.parts += c.parts_censored;
+        self.messages += c.messages_censored;
+        self.problems += c.problems;
+    }
 }
 
 impl Metrics {

@@ -11,6 +11,7 @@
 //! accepting is retried a little later.
 
 use crate::args::Config;
+use crate::filter::spawner::Spawner;
 use crate::filter::Orphans;
 use crate::listen;
 use crate::metrics::Metrics;
@@ -136,12 +137,14 @@ impl Server {
         );
         let signals = Signals::install()?;
         selector.register(&signals, Owner::Signals, Endpoint::Signal, Interest::READ)?;
+        let spawner = Spawner::new(selector.waker(), config.max_filters);
         let ctx = Ctx {
             selector,
             resolver,
             config,
             metrics: Metrics::default(),
             orphans: Orphans::default(),
+            spawner,
             starved: Vec::new(),
             tls,
         };
@@ -197,6 +200,8 @@ impl Server {
                 };
                 self.dispatch(owner, nothing);
             }
+            // Places freed by filters that ended in this turn go to waiting sessions.
+            self.admit_filters();
             if Instant::now() >= self.next_tick {
                 self.tick();
             }
@@ -324,7 +329,51 @@ impl Server {
         }
     }
 
+    /// Filters started by the helper threads go to their sessions; a session that left meanwhile
+    /// gets nothing, and its process is killed and reaped.
+    fn collect_filters(&mut self) {
+        let started: Vec<_> = self.ctx.spawner.answers().collect();
+        for answer in started {
+            let current = self.sessions.get_mut(answer.slot).map(|s| s.serial());
+            if current == Some(answer.serial) {
+                let result = answer.result;
+                self.run_session(answer.slot, move |s, ctx| {
+                    let next = s.filter_spawned(ctx, result);
+                    stm::jump(s, ctx, next)
+                });
+            } else {
+                if let Ok(process) = answer.result {
+                    self.ctx.orphans.adopt(process);
+                }
+                self.ctx.spawner.release();
+            }
+        }
+        self.admit_filters();
+    }
+
+    /// Sessions whose turn to start a filter came submit their start.
+    fn admit_filters(&mut self) {
+        loop {
+            let admitted = self.ctx.spawner.take_admitted();
+            if admitted.is_empty() {
+                return;
+            }
+            for (slot, serial) in admitted {
+                let current = self.sessions.get_mut(slot).map(|s| s.serial());
+                if current == Some(serial) {
+                    self.run_session(slot, |s, ctx| {
+                        let next = s.filter_admitted(ctx);
+                        stm::jump(s, ctx, next)
+                    });
+                } else {
+                    self.ctx.spawner.release();
+                }
+            }
+        }
+    }
+
     fn collect_answers(&mut self) {
+        self.collect_filters();
         let answers: Vec<_> = self.ctx.resolver.answers().collect();
         for answer in answers {
             let current = self.sessions.get_mut(answer.slot).map(|s| s.serial());

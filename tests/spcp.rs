@@ -149,7 +149,7 @@ fn set_timeout_ends_an_idle_session() {
 fn unknown_commands_wrong_nargs_and_framing() {
     let proxy = proxy(&[]);
     let mut c = Spcp::connect(proxy.mgmt_port);
-    c.script("07 > 02"); // unknown, before login
+    c.script("0a > 02"); // unknown, before login
     let (login, want): (Vec<_>, Vec<_>) = parse(&format!(r#"{LOGIN}; 02 > 00 "0""#))
         .into_iter()
         .unzip();
@@ -159,7 +159,7 @@ fn unknown_commands_wrong_nargs_and_framing() {
     }
     assert_eq!(c.recv_n(3), want);
     c.script(
-        r#" 07 "x" > 02; 02 > 00 "0"; 13 > 02; ff > 02; 02 > 00 "0"
+        r#" 0a "x" > 02; 02 > 00 "0"; 15 > 02; ff > 02; 02 > 00 "0"
             02 "x" > 03; 10 > 03; 06 "" > 03; 00 > 03    // wrong NARGS, nothing changed:
             00 "admin" "x" > 03; 02 > 00 "0""#,
     );

@@ -30,8 +30,17 @@ impl Rng {
 /// The login state of one connection: logged in, the last USER, failed PASS count.
 type Model = (bool, Option<Vec<u8>>, u8);
 
+/// The daemon's settings: the transformation, the censor list, the censor note.
+#[derive(Default)]
+struct Settings {
+    transf: String,
+    medias: String,
+    note: String,
+}
+
 /// The answer docs/spcp.md gives (no POP3 traffic: every counter is 0), and whether it closes.
-fn expect(m: &mut Model, transf: &mut String, cmd: u8, args: &[Vec<u8>]) -> (Answer, bool) {
+fn expect(m: &mut Model, set: &mut Settings, cmd: u8, args: &[Vec<u8>]) -> (Answer, bool) {
+    let transf = &mut set.transf;
     let (n, st) = (args.len(), |s: u8| (s, String::new()));
     let len = |i: usize| args.get(i).map(Vec::len);
     let int = |i: usize| args[i].iter().fold(0u64, |v, &b| v << 8 | b as u64);
@@ -54,10 +63,35 @@ fn expect(m: &mut Model, transf: &mut String, cmd: u8, args: &[Vec<u8>]) -> (Ans
             m.2 += 1;
             return (st(1), m.2 == 3);
         }
-        0x02..=0x05 | 0x10..=0x12 if !m.0 => st(1),
-        0x02..=0x05 if n != 0 => st(3),
+        0x02..=0x05 | 0x07..=0x09 | 0x10..=0x14 if !m.0 => st(1),
+        0x02..=0x05 | 0x07..=0x09 if n != 0 => st(3),
         0x02..=0x04 => (0, "0".into()),
         0x05 => (0, transf.clone()),
+        0x07 => (0, set.medias.clone()),
+        0x08 => (0, set.note.clone()),
+        0x09 => (0, "0 0 0".into()),
+        // The list's syntax is the mime crate's (tested there); here only who answers what.
+        0x13 if utf8
+            && mime::MediaRanges::parse(std::str::from_utf8(&args[0]).unwrap()).is_ok() =>
+        {
+            set.medias = String::from_utf8(args[0].clone()).unwrap();
+            st(0)
+        }
+        0x13 => st(3),
+        0x14 if n > 0
+            && args
+                .iter()
+                .all(|a| matches!(std::str::from_utf8(a), Ok(t) if !t.contains(['\r', '\n']))) =>
+        {
+            let paragraphs: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8(a.clone()).unwrap())
+                .filter(|p| !p.is_empty())
+                .collect();
+            set.note = paragraphs.join("\n");
+            st(0)
+        }
+        0x14 => st(3),
         0x11 if utf8 => {
             let text = String::from_utf8(args[0].clone()).unwrap();
             *transf = if text.trim().is_empty() {
@@ -76,10 +110,10 @@ fn expect(m: &mut Model, transf: &mut String, cmd: u8, args: &[Vec<u8>]) -> (Ans
 }
 
 fn random_request(rng: &mut Rng) -> (u8, Vec<Vec<u8>>) {
-    const KNOWN: [u8; 10] = [0, 1, 2, 3, 4, 5, 6, 0x10, 0x11, 0x12];
+    const KNOWN: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10, 0x11, 0x12, 0x13, 0x14];
     let cmd = match rng.below(5) {
         0 => rng.below(256) as u8,
-        _ => KNOWN[rng.below(10) as usize],
+        _ => KNOWN[rng.below(KNOWN.len() as u64) as usize],
     };
     let arg = |rng: &mut Rng| match rng.below(8) {
         0 => b"admin".to_vec(),
@@ -87,6 +121,9 @@ fn random_request(rng: &mut Rng) -> (u8, Vec<Vec<u8>>) {
         2 => vec![0, 0, 0, rng.below(3) as u8], // small seconds and millis
         3 => vec![rng.below(256) as u8, rng.below(256) as u8], // buffer sizes
         4 => vec![b' '; rng.below(3) as usize], // blank transformations
+        5 if rng.below(2) == 0 => {
+            [&b"image/*"[..], b"text/plain;q=0", b"a/", b"*/*, x/y"][rng.below(4) as usize].to_vec()
+        } // censor lists, good and bad
         k => {
             let len = rng.below([6, 6, 256][k as usize - 5]);
             (0..len).map(|_| rng.below(256) as u8).collect()
@@ -98,7 +135,7 @@ fn random_request(rng: &mut Rng) -> (u8, Vec<Vec<u8>>) {
         (0, 0x12) => (0..2)
             .map(|_| vec![0, 0, rng.below(5) as u8, rng.below(256) as u8]) // 0 to 1279
             .collect(),
-        (0, 0x00 | 0x01 | 0x11) => vec![arg(rng)],
+        (0, 0x00 | 0x01 | 0x11 | 0x13 | 0x14) => vec![arg(rng)],
         (0, _) => vec![],
         _ => {
             let nargs = match rng.below(9) {
@@ -115,7 +152,7 @@ fn random_request(rng: &mut Rng) -> (u8, Vec<Vec<u8>>) {
 fn ten_thousand_random_frames_get_the_answers_of_the_spec() {
     let proxy = proxy(&[]);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut total, mut connections, mut transf) = (0, 0, String::new());
+    let (mut total, mut connections, mut settings) = (0, 0, Settings::default());
     while total < 10_000 {
         let mut c = Spcp::connect(proxy.mgmt_port);
         let (mut model, mut wire, mut want) = (Model::default(), Vec::new(), Vec::new());
@@ -128,7 +165,7 @@ fn ten_thousand_random_frames_get_the_answers_of_the_spec() {
             let (cmd, args) = random_request(&mut rng);
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             wire.extend(frame(cmd, &refs));
-            let (answer, close) = expect(&mut model, &mut transf, cmd, &args);
+            let (answer, close) = expect(&mut model, &mut settings, cmd, &args);
             want.push((answer, cmd, args.len()));
             (closes, total) = (close, total + 1);
         }
@@ -149,7 +186,11 @@ fn ten_thousand_random_frames_get_the_answers_of_the_spec() {
     eprintln!("{total} random frames on {connections} connections");
     let mut c = Spcp::login(proxy.mgmt_port);
     c.send(&[0x05, 0]);
-    assert_eq!(c.recv(), (0, transf), "the last transformation set");
+    assert_eq!(
+        c.recv(),
+        (0, settings.transf),
+        "the last transformation set"
+    );
     c.script(r#"11 "" > 00; 12 0000003c 00000000 > 00"#);
     let mut p = pop3(proxy.port, "alice");
     p.cmd("STAT");

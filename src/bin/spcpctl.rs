@@ -28,11 +28,16 @@ Commands:
     bytes                    bytes written to clients and origins since start
     accesses                 POP3 connections accepted since start
     transformation           the transformation in force (empty when none)
-    stats                    the four above, one per line
+    censor                   the censored media types, the note, and what was censored
+    stats                    all of the above, one per line
     set-buffer BYTES         buffer size for new sessions (512-65535)
     set-transformation CMD   change the transformation (\"\" removes it)
     set-timeout SECONDS[.MILLIS]
                              inactivity timeout of sessions and filters
+    set-censor TYPES         censor these media types from the next RETR/TOP, e.g.
+                             'image/*, image/png;q=0' (\"\" censors nothing)
+    set-censor-note TEXT     the note left in place of a censored part (one paragraph
+                             a line; \"\" restores the default note)
     watch                    the metrics every second, with rates, until Ctrl-C
 
 Credentials: -u USER:PASS, or -U FILE (its first USER:PASS line), or the environment
@@ -161,16 +166,20 @@ fn request(command: &str, arg: Option<&str>) -> Result<Vec<Request>, Failure> {
         "bytes" => no_arg(vec![simple(cmd::BYTES)]),
         "accesses" => no_arg(vec![simple(cmd::ACCESSES)]),
         "transformation" => no_arg(vec![simple(cmd::TRANSFORMATION)]),
-        "stats" | "watch" => no_arg(
-            [
-                cmd::CONNECTIONS,
-                cmd::BYTES,
-                cmd::ACCESSES,
-                cmd::TRANSFORMATION,
-            ]
-            .map(simple)
-            .into(),
-        ),
+        "censor" => no_arg(CENSOR.map(simple).into()),
+        "watch" => no_arg(METRICS.map(simple).into()),
+        "stats" => no_arg(METRICS.into_iter().chain(CENSOR).map(simple).collect()),
+        "set-censor" => Ok(vec![Request {
+            code: cmd::SET_CENSOR_MEDIAS,
+            args: vec![needs_arg(command)?.as_bytes().to_vec()],
+        }]),
+        "set-censor-note" => Ok(vec![Request {
+            code: cmd::SET_CENSOR_NOTE,
+            args: needs_arg(command)?
+                .split('\n')
+                .map(|p| p.trim_end_matches('\r').as_bytes().to_vec())
+                .collect(),
+        }]),
         "set-buffer" => {
             let a = needs_arg(command)?;
             let n: u16 = a
@@ -272,7 +281,30 @@ impl Client {
     }
 }
 
-const NAMES: [&str; 4] = ["connections", "bytes", "accesses", "transformation"];
+const METRICS: [u8; 4] = [
+    cmd::CONNECTIONS,
+    cmd::BYTES,
+    cmd::ACCESSES,
+    cmd::TRANSFORMATION,
+];
+const CENSOR: [u8; 3] = [cmd::CENSOR_MEDIAS, cmd::CENSOR_NOTE, cmd::CENSOR_COUNTERS];
+const NAMES: [&str; 7] = [
+    "connections",
+    "bytes",
+    "accesses",
+    "transformation",
+    "censored types",
+    "censor note",
+    "censored (parts messages problems)",
+];
+
+/// The name `stats` and `censor` print before a reply.
+fn name_of(code: u8) -> &'static str {
+    let all = METRICS.iter().chain(CENSOR.iter());
+    all.zip(NAMES)
+        .find(|(c, _)| **c == code)
+        .map_or("?", |(_, n)| n)
+}
 
 fn run(o: Options) -> Result<(), Failure> {
     let requests = request(&o.command, o.arg.as_deref())?;
@@ -280,9 +312,12 @@ fn run(o: Options) -> Result<(), Failure> {
     client.login(&o.user, &o.pass)?;
     match o.command.as_str() {
         "watch" => watch(&mut client, o.count),
-        "stats" => {
-            for (r, name) in requests.iter().zip(NAMES) {
-                println!("{name}: {}", client.expect_ok(r.code, &r.args, name)?);
+        "stats" | "censor" => {
+            for r in &requests {
+                let name = name_of(r.code);
+                let text = client.expect_ok(r.code, &r.args, name)?;
+                // A note of several paragraphs: one per line, indented.
+                println!("{name}: {}", text.replace('\n', "\n    "));
             }
             Ok(())
         }

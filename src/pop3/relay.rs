@@ -126,7 +126,9 @@ pub struct Relay {
     pub stats: Stats,
     /// A transformation is configured: RETR bodies are diverted to it.
     pub transform: bool,
-    /// The head reply is a RETR whose body is diverted: `down` holds its body (un-stuffed
+    /// The censor is on: RETR and TOP bodies are diverted to it.
+    pub censor: bool,
+    /// The head reply is a RETR (or TOP) whose body is diverted: `down` holds its body (un-stuffed
     /// by the FILTER state), the status line waits in `held`.
     diverted: bool,
     held: Vec<u8>,
@@ -154,6 +156,7 @@ impl Relay {
             capa_has_pipelining: false,
             stats: Stats::default(),
             transform: false,
+            censor: false,
             diverted: false,
             held: Vec::new(),
             tls: TlsFlags::default(),
@@ -295,9 +298,20 @@ impl Relay {
 
     // ---- a RETR body diverted to a transformation ----
 
-    /// The head reply is a RETR whose body waits for a transformation.
+    /// The head reply is a RETR or TOP whose body waits for a transformation.
     pub fn diverted(&self) -> bool {
         self.diverted
+    }
+
+    /// Which command the diverted body answers (RETR or TOP).
+    pub fn diverted_command(&self) -> Option<Keyword> {
+        match self.pending.front() {
+            Some(Pending {
+                purpose: Purpose::Client(k),
+                ..
+            }) if self.diverted => Some(*k),
+            _ => None,
+        }
     }
 
     /// The origin's bytes: the diverted body first.

@@ -12,6 +12,7 @@ use super::relay::{Fault, Relay};
 use super::State;
 use crate::args::OriginTls;
 use crate::ctx::{Ctx, Endpoint, Owner};
+use crate::metrics::CensorCounts;
 use crate::net::{Side, Stream};
 use crate::resolve::Job;
 use mio::net::TcpStream;
@@ -67,6 +68,8 @@ pub struct Session {
     reported: u64,
     /// How the origin side was secured, for the closing log line.
     origin_tls: String,
+    /// What the censor did in this session.
+    censored: CensorCounts,
 }
 
 impl Session {
@@ -121,6 +124,7 @@ impl Session {
             last_active: Instant::now(),
             reported: 0,
             origin_tls: "plain".to_string(),
+            censored: CensorCounts::default(),
         };
         log::info!(
             "session {serial}: client {client_addr} connected, origin {}:{}",
@@ -181,6 +185,13 @@ impl Session {
         }
         self.sync_filter(ctx);
         self.report(ctx);
+    }
+
+    /// Which replies go through FILTER, from the configuration in force: RETR bodies when a
+    /// transformation or the censor is set, TOP bodies when the censor is.
+    fn divert_per_config(&mut self, ctx: &Ctx) {
+        self.relay.transform = ctx.config.filter.command.is_some();
+        self.relay.censor = ctx.config.filter.censor.is_on();
     }
 
     /// Adds the bytes written since the last report to the daemon's counter.
@@ -450,7 +461,7 @@ impl Machine<Ctx> for Session {
                 self.pump(ctx)
             }
             State::Copy => {
-                self.relay.transform = ctx.config.filter.command.is_some();
+                self.divert_per_config(ctx);
                 self.pump(ctx)
             }
             State::Filter => self.start_filter(ctx),
@@ -471,8 +482,9 @@ impl Machine<Ctx> for Session {
                 ctx.selector.remove(self.client_token);
                 let stats = &self.relay.stats;
                 let origin = self.origin_addr.map_or("-".to_string(), |a| a.to_string());
+                let c = self.censored;
                 log::info!(
-                    "session {}: client {} ({}) origin {} ({}) user {} commands {} bytes to client {} to origin {}: {}",
+                    "session {}: client {} ({}) origin {} ({}) user {} commands {} bytes to client {} to origin {} censored parts {} messages {} problems {}: {}",
                     self.serial,
                     self.client_addr,
                     self.client.io.describe(),
@@ -482,6 +494,9 @@ impl Machine<Ctx> for Session {
                     stats.commands,
                     stats.to_client,
                     stats.to_origin,
+                    c.parts,
+                    c.messages,
+                    c.problems,
                     self.ending
                 );
                 self.report(ctx);
@@ -503,7 +518,7 @@ impl Machine<Ctx> for Session {
             }
             State::Connecting => self.hold_client(),
             State::Hello | State::Copy => {
-                self.relay.transform = ctx.config.filter.command.is_some();
+                self.divert_per_config(ctx);
                 self.pump(ctx)
             }
             State::Filter => {

@@ -4,6 +4,7 @@
 //! (mod.rs) only moves frames. Arguments are checked before anything changes: a request that
 //! gets `03` changes nothing.
 
+use super::censor;
 use super::wire::{cmd, status, Request, Response};
 use crate::args::BUFFER_RANGE;
 use crate::ctx::Ctx;
@@ -54,6 +55,11 @@ pub fn execute(req: &Request, login: &mut Login, ctx: &mut Ctx, peer: &str) -> (
             | cmd::SET_BUFFER
             | cmd::SET_TRANSFORMATION
             | cmd::SET_TIMEOUT
+            | cmd::CENSOR_MEDIAS
+            | cmd::CENSOR_NOTE
+            | cmd::CENSOR_COUNTERS
+            | cmd::SET_CENSOR_MEDIAS
+            | cmd::SET_CENSOR_NOTE
     );
     if !known {
         return (Response::status(status::INVALID_COMMAND), After::Continue);
@@ -79,6 +85,11 @@ pub fn execute(req: &Request, login: &mut Login, ctx: &mut Ctx, peer: &str) -> (
             let current = ctx.config.filter.command.clone().unwrap_or_default();
             no_args(req, || Response::ok(current))
         }
+        cmd::CENSOR_MEDIAS => no_args(req, || censor::medias(ctx)),
+        cmd::CENSOR_NOTE => no_args(req, || censor::note(ctx)),
+        cmd::CENSOR_COUNTERS => no_args(req, || censor::counters(ctx)),
+        cmd::SET_CENSOR_MEDIAS => censor::set_medias(req, ctx, peer),
+        cmd::SET_CENSOR_NOTE => censor::set_note(req, ctx, peer),
         cmd::SET_BUFFER => set_buffer(req, ctx),
         cmd::SET_TRANSFORMATION => set_transformation(req, ctx, peer),
         _ => set_timeout(req, ctx, peer),
@@ -193,180 +204,4 @@ fn set_timeout(req: &Request, ctx: &mut Ctx, peer: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::args::{self, Command};
-    use crate::filter::Orphans;
-    use crate::metrics::Metrics;
-    use crate::resolve::Resolver;
-    use selector::Selector;
-
-    fn ctx() -> Ctx {
-        let argv: Vec<String> = ["-u", "admin:pw", "origin"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let Ok(Command::Run(config)) = args::parse(&argv) else {
-            panic!()
-        };
-        let selector = Selector::new(8).unwrap();
-        let resolver = Resolver::new(selector.waker());
-        Ctx {
-            selector,
-            resolver,
-            config: *config,
-            metrics: Metrics::default(),
-            orphans: Orphans::default(),
-            starved: Vec::new(),
-            tls: Default::default(),
-        }
-    }
-
-    fn req(cmd: u8, args: &[&[u8]]) -> Request {
-        Request {
-            cmd,
-            args: args.iter().map(|a| a.to_vec()).collect(),
-        }
-    }
-
-    fn run(ctx: &mut Ctx, login: &mut Login, cmd: u8, args: &[&[u8]]) -> (u8, String, After) {
-        let (r, after) = execute(&req(cmd, args), login, ctx, "test");
-        (r.status, String::from_utf8(r.data).unwrap(), after)
-    }
-
-    fn logged_in(ctx: &mut Ctx) -> Login {
-        let mut login = Login::default();
-        assert_eq!(run(ctx, &mut login, cmd::USER, &[b"admin"]).0, status::OK);
-        assert_eq!(run(ctx, &mut login, cmd::PASS, &[b"pw"]).0, status::OK);
-        login
-    }
-
-    #[test]
-    fn authentication() {
-        let mut c = ctx();
-        let mut l = Login::default();
-        assert_eq!(
-            run(&mut c, &mut l, cmd::CONNECTIONS, &[]).0,
-            status::AUTH_ERR
-        );
-        assert_eq!(
-            run(&mut c, &mut l, cmd::PASS, &[b"pw"]).0,
-            status::AUTH_ERR,
-            "PASS without USER"
-        );
-        assert_eq!(
-            run(&mut c, &mut l, cmd::USER, &[b"nobody"]).0,
-            status::AUTH_ERR
-        );
-        assert_eq!(
-            run(&mut c, &mut l, cmd::USER, &[]).0,
-            status::INVALID_ARGUMENTS
-        );
-        assert_eq!(run(&mut c, &mut l, cmd::USER, &[b"admin"]).0, status::OK);
-        assert_eq!(run(&mut c, &mut l, cmd::PASS, &[b"no"]).0, status::AUTH_ERR);
-        assert_eq!(
-            run(&mut c, &mut l, cmd::PASS, &[b"pw"]).0,
-            status::AUTH_ERR,
-            "USER is used up"
-        );
-        assert_eq!(l.failures, 3);
-        let mut l = Login::default();
-        run(&mut c, &mut l, cmd::USER, &[b"admin"]);
-        assert_eq!(run(&mut c, &mut l, cmd::PASS, &[b"pw"]).0, status::OK);
-        assert_eq!(run(&mut c, &mut l, cmd::CONNECTIONS, &[]).0, status::OK);
-    }
-
-    #[test]
-    fn three_failures_close() {
-        let mut c = ctx();
-        let mut l = Login::default();
-        for i in 1..=3 {
-            run(&mut c, &mut l, cmd::USER, &[b"admin"]);
-            let (st, _, after) = run(&mut c, &mut l, cmd::PASS, &[b"wrong"]);
-            assert_eq!(st, status::AUTH_ERR);
-            assert_eq!(after == After::Close, i == 3);
-        }
-    }
-
-    #[test]
-    fn metrics_and_settings() {
-        let mut c = ctx();
-        let mut l = logged_in(&mut c);
-        c.metrics.session_opened();
-        c.metrics.bytes_relayed = 1234;
-        assert_eq!(run(&mut c, &mut l, cmd::CONNECTIONS, &[]).1, "1");
-        assert_eq!(run(&mut c, &mut l, cmd::BYTES, &[]).1, "1234");
-        assert_eq!(run(&mut c, &mut l, cmd::ACCESSES, &[]).1, "1");
-        assert_eq!(run(&mut c, &mut l, cmd::TRANSFORMATION, &[]).1, "");
-        assert_eq!(
-            run(&mut c, &mut l, cmd::SET_TRANSFORMATION, &[b"cat -v"]).0,
-            status::OK
-        );
-        assert_eq!(run(&mut c, &mut l, cmd::TRANSFORMATION, &[]).1, "cat -v");
-        assert_eq!(
-            run(&mut c, &mut l, cmd::SET_TRANSFORMATION, &[b""]).0,
-            status::OK
-        );
-        assert_eq!(c.config.filter.command, None);
-        assert_eq!(
-            run(&mut c, &mut l, cmd::SET_BUFFER, &[&4096u16.to_be_bytes()]).0,
-            status::OK
-        );
-        assert_eq!(c.config.buffer_size, 4096);
-        let secs = 2u32.to_be_bytes();
-        let ms = 500u32.to_be_bytes();
-        assert_eq!(
-            run(&mut c, &mut l, cmd::SET_TIMEOUT, &[&secs, &ms]).0,
-            status::OK
-        );
-        assert_eq!(c.config.timeout, Duration::from_millis(2500));
-        assert_eq!(run(&mut c, &mut l, cmd::QUIT, &[]).2, After::Close);
-    }
-
-    #[test]
-    fn invalid_arguments_change_nothing() {
-        let mut c = ctx();
-        let mut l = logged_in(&mut c);
-        let before = c.config.clone();
-        let bad: &[(u8, &[&[u8]])] = &[
-            (cmd::CONNECTIONS, &[b"x"]),
-            (cmd::SET_BUFFER, &[]),
-            (cmd::SET_BUFFER, &[&[0x01]]),
-            (cmd::SET_BUFFER, &[&[0, 1, 0]]),
-            (cmd::SET_BUFFER, &[&511u16.to_be_bytes()]),
-            (cmd::SET_TRANSFORMATION, &[]),
-            (cmd::SET_TRANSFORMATION, &[&[0xff, 0xfe]]),
-            (cmd::SET_TIMEOUT, &[&[0, 0, 0, 1]]),
-            (cmd::SET_TIMEOUT, &[&[0, 0, 0, 0], &[0, 0, 0, 0]]),
-            (cmd::SET_TIMEOUT, &[&[0, 0, 0, 1], &1000u32.to_be_bytes()]),
-            (cmd::SET_TIMEOUT, &[&[0, 0, 1], &[0, 0, 0, 0]]),
-        ];
-        for (code, args) in bad {
-            assert_eq!(
-                run(&mut c, &mut l, *code, args).0,
-                status::INVALID_ARGUMENTS,
-                "{code:#x} {args:?}"
-            );
-        }
-        assert_eq!(c.config, before);
-        let (st, _, after) = run(&mut c, &mut l, cmd::QUIT, &[b"x"]);
-        assert_eq!((st, after), (status::INVALID_ARGUMENTS, After::Continue));
-    }
-
-    #[test]
-    fn unknown_commands_in_both_states() {
-        let mut c = ctx();
-        let mut fresh = Login::default();
-        for code in [0x07, 0x0f, 0x13, 0x80, 0xff] {
-            assert_eq!(
-                run(&mut c, &mut fresh, code, &[]).0,
-                status::INVALID_COMMAND
-            );
-        }
-        let mut l = logged_in(&mut c);
-        assert_eq!(
-            run(&mut c, &mut l, 0x13, &[b"x"]).0,
-            status::INVALID_COMMAND
-        );
-    }
-}
+mod tests;

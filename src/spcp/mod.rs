@@ -12,6 +12,7 @@
 //! management connection neither stalls POP3 sessions nor grows memory.
 
 pub mod auth;
+mod censor;
 pub mod commands;
 pub mod wire;
 

@@ -30,12 +30,22 @@ pub mod cmd {
     pub const TRANSFORMATION: u8 = 0x05;
     /// End the management session.
     pub const QUIT: u8 = 0x06;
+    /// The censored media types.
+    pub const CENSOR_MEDIAS: u8 = 0x07;
+    /// The censor's note.
+    pub const CENSOR_NOTE: u8 = 0x08;
+    /// What the censor did: parts, messages, problems.
+    pub const CENSOR_COUNTERS: u8 = 0x09;
     /// Buffer size for sessions accepted afterwards.
     pub const SET_BUFFER: u8 = 0x10;
     /// Change (or remove) the transformation.
     pub const SET_TRANSFORMATION: u8 = 0x11;
     /// Inactivity timeout.
     pub const SET_TIMEOUT: u8 = 0x12;
+    /// Change the censored media types.
+    pub const SET_CENSOR_MEDIAS: u8 = 0x13;
+    /// Change the censor's note.
+    pub const SET_CENSOR_NOTE: u8 = 0x14;
 }
 
 /// Response status codes.

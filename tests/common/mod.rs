@@ -4,7 +4,7 @@
 //! * `dovecot()` is one Dovecot shared by the whole test process, started on
 //!   first use; `start_dovecot()` is a private one (for tests that DELE mail),
 //!   stopped on drop.  Both come from `scripts/dovecot.sh`, so they serve the
-//!   mailboxes of `scripts/make-mail.py` (users alice, big, bench, empty;
+//!   mailboxes of `scripts/make-mail.py` (users alice, big, bench, empty, mime, mimebig;
 //!   password "secret"), on 127.0.0.1 only.  Message files in
 //!   `Dovecot::dir/mail/<user>/cur/` are hard links into a cache shared by all
 //!   instances: read or delete them, never write to them.

@@ -48,9 +48,12 @@ impl Relay {
                 _ => {
                     let (n, event) = scan(parser, &self.down);
                     *started = true;
-                    let divert = self.transform
-                        && purpose == Purpose::Client(Keyword::Retr)
-                        && event == Event::StatusLine(Status::Ok);
+                    let wanted = match purpose {
+                        Purpose::Client(Keyword::Retr) => self.transform || self.censor,
+                        Purpose::Client(Keyword::Top) => self.censor,
+                        _ => false,
+                    };
+                    let divert = wanted && event == Event::StatusLine(Status::Ok);
                     if divert {
                         // The body goes to the filter; the status line waits until the
                         // filter's output begins (or is replaced by -ERR if it fails).

@@ -17,12 +17,16 @@
 //! the client is closed without the terminator and the origin without QUIT.
 
 use super::filter_run::FilterRun;
+use super::filter_run::Start;
 use super::{Readiness, Session};
 use crate::ctx::{Ctx, Endpoint, Owner};
-use crate::filter::{self, FilterEnv};
+use crate::filter::spawner::Job;
+use crate::filter::{self, Process};
+use crate::pop3::command::Keyword;
 use crate::pop3::relay::Fault;
 use crate::pop3::State;
 use selector::Interest;
+use std::io;
 
 /// How long a filter that exited may keep its stdout open through a background child before
 /// that child is killed (or the inactivity timeout, if shorter).
@@ -32,50 +36,139 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 const FILTER_FAILED: &[u8] = b"-ERR The message could not be transformed\r\n";
 
 impl Session {
-    /// Starts the filter for the diverted RETR; without one, the body is relayed unchanged.
+    /// Starts the censor and/or the filter for the diverted RETR or TOP (the filter for RETR
+    /// only); with neither, the body is relayed unchanged. The filter's process is started
+    /// off the loop, once there is a place for it (`filter::spawner`); the body waits in the
+    /// kernel meanwhile.
     pub(super) fn start_filter(&mut self, ctx: &mut Ctx) -> State {
-        let Some(command) = ctx.config.filter.command.clone() else {
+        let is_retr = self.relay.diverted_command() == Some(Keyword::Retr);
+        let censor = ctx
+            .config
+            .filter
+            .censor
+            .is_on()
+            .then(|| ctx.config.filter.censor.censor());
+        let command = ctx.config.filter.command.clone().filter(|_| is_retr);
+        if command.is_none() && censor.is_none() {
             self.relay.undivert();
             return State::Copy;
+        }
+        let size = ctx.config.buffer_size;
+        let mut run = FilterRun::new(censor, size);
+        if let Some(command) = command {
+            run.starting = Some(Start {
+                command,
+                config: ctx.config.filter.clone(),
+                placed: false,
+            });
+        }
+        let needs_place = run.starting.is_some();
+        self.filter = Some(Box::new(run));
+        if needs_place && ctx.spawner.acquire(self.slot, self.serial) {
+            return self.filter_admitted(ctx);
+        }
+        if needs_place {
+            log::debug!(
+                "session {}: waiting for a place to start a filter",
+                self.serial
+            );
+        }
+        self.pump_filter(ctx)
+    }
+
+    /// A place for the filter (given at once, or when the session's turn came): start it off
+    /// the loop.
+    pub fn filter_admitted(&mut self, ctx: &mut Ctx) -> State {
+        let state = self.stm.current();
+        let start = self
+            .filter
+            .as_mut()
+            .filter(|_| state == State::Filter)
+            .and_then(|r| r.starting.as_mut())
+            .filter(|s| !s.placed);
+        let Some(start) = start else {
+            // The session no longer waits for a filter: the place is not needed.
+            ctx.spawner.release();
+            return state;
         };
-        let env = FilterEnv {
-            user: self.relay.stats.user.as_deref(),
-            server: &ctx.config.origin.host,
-        };
-        let process = match filter::spawn(&command, &ctx.config.filter, &env) {
-            Ok(p) => p,
-            Err(e) => {
+        start.placed = true;
+        ctx.spawner.submit(Job {
+            slot: self.slot,
+            serial: self.serial,
+            command: start.command.clone(),
+            config: start.config.clone(),
+            user: self.relay.stats.user.clone(),
+            server: ctx.config.origin.host.clone(),
+        });
+        State::Filter
+    }
+
+    /// The helper thread's answer: the filter runs, or could not be started.
+    pub fn filter_spawned(&mut self, ctx: &mut Ctx, result: io::Result<Process>) -> State {
+        let state = self.stm.current();
+        let waiting = state == State::Filter
+            && self
+                .filter
+                .as_ref()
+                .and_then(|r| r.starting.as_ref())
+                .is_some_and(|s| s.placed);
+        let process = match (waiting, result) {
+            (true, Ok(process)) => process,
+            (false, Ok(process)) => {
+                // The session no longer wants it.
+                ctx.orphans.adopt(process);
+                ctx.spawner.release();
+                return state;
+            }
+            (waiting, Err(e)) => {
+                ctx.spawner.release();
+                if !waiting {
+                    return state;
+                }
+                let run = self.filter.as_mut().expect("waiting for a filter");
+                let command = run.starting.take().map(|s| s.command).unwrap_or_default();
+                let censored = run.censor.is_some();
                 log::error!(
-                    "session {}: cannot start filter '{command}': {e}; message relayed unchanged",
-                    self.serial
+                    "session {}: cannot start filter '{command}': {e}; message relayed {}",
+                    self.serial,
+                    if censored {
+                        "censored only"
+                    } else {
+                        "unchanged"
+                    }
                 );
                 ctx.metrics.filter_failures += 1;
-                self.relay.undivert();
-                return State::Copy;
+                if !censored {
+                    self.filter = None;
+                    self.relay.undivert();
+                    return State::Copy;
+                }
+                return self.pump_filter(ctx);
             }
         };
+        let run = self.filter.as_mut().expect("waiting for a filter");
+        let start = run.starting.take().expect("waiting for a filter");
         log::debug!(
-            "session {}: filter pid {} started: {command}",
+            "session {}: filter pid {} started: {}",
             self.serial,
-            process.pid()
+            process.pid(),
+            start.command
         );
         let owner = Owner::Session(self.slot);
         let sel = &mut ctx.selector;
-        let stdin = process.stdin.as_ref().and_then(|p| {
+        run.stdin = process.stdin.as_ref().and_then(|p| {
             sel.register(p, owner, Endpoint::FilterIn, Interest::NONE)
                 .ok()
         });
-        let stdout = process.stdout.as_ref().and_then(|p| {
+        run.stdout = process.stdout.as_ref().and_then(|p| {
             sel.register(p, owner, Endpoint::FilterOut, Interest::READ)
                 .ok()
         });
-        let pidfd = sel
+        run.pidfd = sel
             .register(&process.pidfd, owner, Endpoint::FilterExit, Interest::READ)
             .ok();
-        let size = ctx.config.buffer_size;
-        self.filter = Some(Box::new(FilterRun::new(
-            process, stdin, stdout, pidfd, size,
-        )));
+        run.attach(process);
+        self.touch();
         self.pump_filter(ctx)
     }
 
@@ -137,9 +230,13 @@ impl Session {
             progress |= relay.take_commands();
             progress |= relay.write_origin(origin)?;
             progress |= relay.read_origin(origin)?;
-            progress |= run.decode(relay.body());
-            progress |= run.feed(ctx);
-            progress |= run.drain(ctx);
+            if run.starting.is_none() {
+                // While the filter starts, the body waits (in `down` and the kernel).
+                progress |= run.decode(relay.body());
+                progress |= run.censor();
+                progress |= run.feed(ctx);
+                progress |= run.drain(ctx);
+            }
             if run.output_began() && !run.released {
                 run.released = true;
                 relay.release_status();
@@ -160,7 +257,7 @@ impl Session {
             self.touch();
         }
         if run.exited && run.status.is_none() {
-            run.status = run.process.reap();
+            run.status = run.process.as_mut().and_then(|p| p.reap());
         }
         let origin_gone = origin_eof && !run.unstuffer.is_done() && self.relay.body().is_empty();
         self.filter = Some(run);
@@ -204,7 +301,9 @@ impl Session {
                 if !run.to_client.is_empty() || !self.relay.drained() {
                     return State::Filter;
                 }
-                ctx.metrics.transformed += 1;
+                if run.process.is_some() {
+                    ctx.metrics.transformed += 1;
+                }
                 self.close_filter(ctx);
                 self.relay.end_diverted();
                 State::Copy
@@ -255,7 +354,8 @@ impl Session {
     /// child) before its process group is killed; `None` unless that is the case.
     pub(super) fn filter_linger(&self) -> Option<std::time::Duration> {
         let run = self.filter.as_ref()?;
-        (run.process.has_exited() && !run.stdout_eof).then_some(LINGER)
+        let exited = run.process.as_ref().is_some_and(|p| p.has_exited());
+        (exited && !run.stdout_eof).then_some(LINGER)
     }
 
     /// Nothing moved for the whole timeout (or a finished filter lingers): decide who stalled.
@@ -263,17 +363,30 @@ impl Session {
         let Some(run) = &mut self.filter else {
             return State::Copy;
         };
-        let pid = run.process.pid();
+        if run.starting.is_some() {
+            // Waiting for a place or for the start: its turn comes as filters end.
+            self.touch();
+            return State::Filter;
+        }
         let body_done = run.unstuffer.is_done();
         let waiting_for_origin =
             !body_done && run.to_filter.is_empty() && self.relay.body_waiting() == 0;
-        if run.process.has_exited() && !run.stdout_eof && body_done {
+        let Some(process) = &mut run.process else {
+            // The censor alone: the origin or the client stalled.
+            return match (waiting_for_origin, run.released) {
+                (true, false) => self.filter_lost_origin(ctx, "origin did not answer in time"),
+                (true, true) => self.end("origin did not answer in time in the middle of a reply"),
+                (false, _) => self.end("client did not read in time in the middle of a reply"),
+            };
+        };
+        let pid = process.pid();
+        if process.has_exited() && !run.stdout_eof && body_done {
             // The filter is done but something it started still holds its output open.
             log::warn!(
                 "session {}: filter pid {pid} exited; killing what it left running",
                 self.serial
             );
-            run.process.kill();
+            process.kill();
         } else if waiting_for_origin && !run.released {
             log::warn!(
                 "session {}: origin stalled in the middle of a filtered RETR",
@@ -287,7 +400,7 @@ impl Session {
                 "session {}: filter pid {pid} made no progress; killed",
                 self.serial
             );
-            run.process.kill();
+            process.kill();
         }
         self.pump_filter(ctx)
     }
@@ -301,12 +414,28 @@ impl Session {
         for token in [run.stdin, run.stdout, run.pidfd].into_iter().flatten() {
             ctx.selector.remove(token);
         }
-        run.process.stdin = None;
-        run.process.stdout = None;
+        if let Some(censor) = &mut run.censor {
+            self.censored.add(censor.counters());
+            ctx.metrics.censor.add(censor.counters());
+            while let Some(problem) = censor.take_problem() {
+                log::info!("session {}: censor passed through: {problem}", self.serial);
+            }
+        }
+        match &run.starting {
+            Some(start) if start.placed => ctx.spawner.release(), // its answer is dropped
+            Some(_) => ctx.spawner.leave(self.slot, self.serial),
+            None if run.process.is_some() => ctx.spawner.release(),
+            None => {}
+        }
+        let Some(mut process) = run.process else {
+            return;
+        };
+        process.stdin = None;
+        process.stdout = None;
         // Whatever the filter left running in its group goes with the message.
-        run.process.kill();
-        if run.status.is_none() && run.process.reap().is_none() {
-            ctx.orphans.adopt(run.process);
+        process.kill();
+        if run.status.is_none() && process.reap().is_none() {
+            ctx.orphans.adopt(process);
         }
     }
 }

@@ -1,23 +1,42 @@
-//! One message on its way through a filter: the buffers between the origin, the filter's
-//! pipes and the client, and the steps that move bytes between them (the FILTER state in
-//! `filter.rs` decides what happens when; this file only moves bytes).
+//! One message on its way through the censor, a filter, or both: the buffers between the
+//! origin, the censor, the filter's pipes and the client, and the steps that move bytes
+//! between them (the FILTER state in `filter.rs` decides what happens when; this file only
+//! moves bytes).
+//!
+//! ```text
+//!  down --un-stuff--> to_filter --censor--> censored --> filter stdin   (censor and filter)
+//!  down --un-stuff--> to_filter --censor--> from_filter                 (censor alone)
+//!  down --un-stuff--> to_filter -------------------> filter stdin       (filter alone)
+//!  filter stdout --> from_filter --stuff--> to_client
+//! ```
+//!
+//! The censor runs on the loop, with no process: alone, it stands in for the filter and
+//! "exits 0" once it has written the whole censored message.
 //!
 //! Every step stops at `WouldBlock`, a full buffer, or a short read or write (the kernel had
 //! no more), and returns whether it moved anything.
 
 use crate::ctx::Ctx;
-use crate::filter::Process;
-use crate::net::Side;
-use crate::net::Transport;
+use crate::filter::{FilterConfig, Process};
+use crate::net::{Side, Transport};
 use crate::pop3::dotstuff::{Stuffer, Unstuffer};
 use buffer::RingBuffer;
+use mime::Censor;
 use mio::Token;
 use std::io;
+use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-/// One message on its way through a filter.
+/// One message on its way through the censor and/or a filter.
 pub struct FilterRun {
-    pub(super) process: Process,
+    /// The filter's process; `None` when the censor runs alone, or until it has started.
+    pub(super) process: Option<Process>,
+    /// The filter waits for a place or for its start: nothing moves until it runs.
+    pub(super) starting: Option<Start>,
+    /// The censor, when `-M` is on.
+    pub(super) censor: Option<Box<Censor>>,
+    /// The censor's output on its way to the filter (when both run).
+    pub(super) censored: Option<RingBuffer>,
     pub(super) stdin: Option<Token>,
     pub(super) stdout: Option<Token>,
     pub(super) pidfd: Option<Token>,
@@ -39,21 +58,36 @@ pub struct FilterRun {
     pub(super) terminated: bool,
 }
 
+/// A filter to start for the message.
+pub struct Start {
+    /// The command in force when the message began.
+    pub(super) command: String,
+    /// The configuration in force when the message began.
+    pub(super) config: FilterConfig,
+    /// A place was given and the start submitted.
+    pub(super) placed: bool,
+}
+
 impl FilterRun {
-    /// A message about to go through `process`, whose descriptors are registered as the
-    /// tokens given; buffers of `size` bytes.
-    pub(super) fn new(
-        process: Process,
-        stdin: Option<Token>,
-        stdout: Option<Token>,
-        pidfd: Option<Token>,
-        size: usize,
-    ) -> FilterRun {
+    /// The filter has started (its descriptors are registered already).
+    pub(super) fn attach(&mut self, process: Process) {
+        if self.censor.is_some() {
+            self.censored = Some(RingBuffer::new(self.to_filter.capacity()));
+        }
+        self.process = Some(process);
+    }
+
+    /// A message about to go through `censor` (if any) and a filter (once `attach`ed, if
+    /// `starting`); buffers of `size` bytes.
+    pub(super) fn new(censor: Option<Censor>, size: usize) -> FilterRun {
         FilterRun {
-            process,
-            stdin,
-            stdout,
-            pidfd,
+            process: None,
+            starting: None,
+            censor: censor.map(Box::new),
+            censored: None,
+            stdin: None,
+            stdout: None,
+            pidfd: None,
             stdin_writable: true,
             stdout_readable: false,
             stdout_closed: false,
@@ -73,19 +107,68 @@ impl FilterRun {
     /// Un-stuffs the diverted body from `down` into `to_filter` (or drops it once the filter's
     /// stdin is closed), up to the terminator.
     pub(super) fn decode(&mut self, down: &mut RingBuffer) -> bool {
-        if self.process.stdin.is_none() {
+        if self.process.as_ref().is_some_and(|p| p.stdin.is_none()) {
             self.unstuffer.discard(down)
         } else {
             self.unstuffer.pump(down, &mut self.to_filter)
         }
     }
 
-    /// Writes `to_filter` into the filter's stdin; closes stdin after the whole body.
+    /// Censors `to_filter` into what comes next (the filter's input, or the output when the
+    /// censor runs alone); writes the end of the censored message once the body is in.
+    pub(super) fn censor(&mut self) -> bool {
+        let Some(censor) = &mut self.censor else {
+            return false;
+        };
+        let out = self.censored.as_mut().unwrap_or(&mut self.from_filter);
+        let mut progress = false;
+        while !self.to_filter.is_empty() && !out.is_full() {
+            let (used, written) = {
+                let (input, _) = self.to_filter.data();
+                let (space, _) = out.space();
+                censor.feed(input, space)
+            };
+            self.to_filter.consume(used);
+            out.commit(written);
+            if used == 0 && written == 0 {
+                break;
+            }
+            progress = true;
+        }
+        if self.unstuffer.is_done() && self.to_filter.is_empty() {
+            while !censor.is_finished() && !out.is_full() {
+                let (space, _) = out.space();
+                let n = censor.finish(space);
+                out.commit(n);
+                progress = true;
+            }
+        }
+        if censor.is_finished() && self.process.is_none() && !self.stdout_eof {
+            // Alone, the censor is the "filter": done, and successful.
+            self.stdout_eof = true;
+            self.status = Some(ExitStatus::from_raw(0));
+            progress = true;
+        }
+        progress
+    }
+
+    /// The censor (if any) has written the whole message.
+    fn censor_done(&self) -> bool {
+        self.censor.as_ref().is_none_or(|c| c.is_finished())
+    }
+
+    /// Writes the filter's input (`to_filter`, or the censor's output) into its stdin;
+    /// closes stdin after the whole message.
     pub(super) fn feed(&mut self, ctx: &mut Ctx) -> bool {
         let mut progress = false;
-        while let Some(stdin) = &mut self.process.stdin {
-            if self.to_filter.is_empty() {
-                if self.unstuffer.is_done() {
+        loop {
+            let input_done = self.unstuffer.is_done() && self.censor_done();
+            let Some(stdin) = self.process.as_mut().and_then(|p| p.stdin.as_mut()) else {
+                break;
+            };
+            let source = self.censored.as_mut().unwrap_or(&mut self.to_filter);
+            if source.is_empty() {
+                if input_done {
                     self.close_stdin(ctx); // end of message: the filter sees EOF
                     progress = true;
                 }
@@ -94,8 +177,8 @@ impl FilterRun {
             if !self.stdin_writable {
                 break;
             }
-            let wanted = self.to_filter.len();
-            match self.to_filter.write_to(stdin, usize::MAX) {
+            let wanted = source.len();
+            match source.write_to(stdin, usize::MAX) {
                 Ok(n) => {
                     // A short write: the pipe is full until the filter reads.
                     self.stdin_writable = n == wanted;
@@ -106,9 +189,9 @@ impl FilterRun {
                 Err(_) => {
                     // The filter closed its stdin early (EPIPE): not an error by itself; the
                     // rest of the body is dropped.
+                    let n = source.len();
+                    source.consume(n);
                     self.close_stdin(ctx);
-                    let n = self.to_filter.len();
-                    self.to_filter.consume(n);
                     progress = true;
                 }
             }
@@ -120,7 +203,9 @@ impl FilterRun {
         if let Some(t) = self.stdin.take() {
             ctx.selector.remove(t);
         }
-        self.process.stdin = None;
+        if let Some(p) = &mut self.process {
+            p.stdin = None;
+        }
     }
 
     /// Reads the filter's output, stuffing it into `to_client`.
@@ -139,7 +224,11 @@ impl FilterRun {
     pub(super) fn read_output(&mut self, ctx: &mut Ctx) -> bool {
         let mut progress = false;
         while self.stdout_readable && !self.stdout_eof && !self.from_filter.is_full() {
-            let Some(stdout) = &mut self.process.stdout else {
+            let Some(process) = &mut self.process else {
+                break;
+            };
+            let pid = process.pid();
+            let Some(stdout) = &mut process.stdout else {
                 break;
             };
             let room = self.from_filter.read_offer();
@@ -149,7 +238,7 @@ impl FilterRun {
                     if let Some(t) = self.stdout.take() {
                         ctx.selector.remove(t);
                     }
-                    self.process.stdout = None;
+                    process.stdout = None;
                     progress = true;
                 }
                 Ok(n) => {
@@ -160,7 +249,7 @@ impl FilterRun {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stdout_readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::warn!("filter pid {} stdout: {e}", self.process.pid());
+                    log::warn!("filter pid {pid} stdout: {e}");
                     self.stdout_eof = true;
                 }
             }
