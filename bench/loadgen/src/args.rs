@@ -27,11 +27,15 @@ pub struct Config {
     pub input: Option<String>,
     /// `--tls`: implicit TLS to the ports it names.
     pub tls: Option<Tls>,
+    /// storm: RETRs each storm session sends at once.
+    pub pipeline: usize,
+    /// storm: the prober's NOOP schedule.
+    pub interval: Duration,
 }
 
 pub fn usage() -> String {
     let opts = options();
-    opts.usage("usage: loadgen fetch|sessions|retrs|parallel|hold|spawn -p PORT [options]")
+    opts.usage("usage: loadgen fetch|sessions|retrs|parallel|hold|spawn|storm -p PORT [options]")
 }
 
 pub fn options() -> getopts::Options {
@@ -52,8 +56,18 @@ pub fn options() -> getopts::Options {
         "expected message length and SHA-256",
         "LEN:SHA256",
     );
-    o.optopt("n", "count", "sessions, RETRs or held sessions (1)", "N");
-    o.optopt("c", "clients", "parallel clients / hold threads (16)", "N");
+    o.optopt(
+        "n",
+        "count",
+        "sessions, RETRs, held sessions or storm NOOPs (1)",
+        "N",
+    );
+    o.optopt(
+        "c",
+        "clients",
+        "parallel clients / hold threads / storm sessions (16)",
+        "N",
+    );
     o.optopt(
         "d",
         "duration",
@@ -63,6 +77,18 @@ pub fn options() -> getopts::Options {
     o.optopt("T", "timeout", "socket timeout (60)", "SECONDS");
     o.optopt("t", "filter", "spawn: the command (cat)", "CMD");
     o.optopt("i", "input", "spawn: feed this file to the command", "FILE");
+    o.optopt(
+        "",
+        "pipeline",
+        "storm: RETRs each session sends at once (5)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "interval-ms",
+        "storm: one NOOP every so many milliseconds (10)",
+        "MS",
+    );
     o.optopt(
         "",
         "tls",
@@ -94,7 +120,11 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         [mode] => mode.clone(),
         _ => return Err("exactly one MODE expected".into()),
     };
-    if !["fetch", "sessions", "retrs", "parallel", "hold", "spawn"].contains(&mode.as_str()) {
+    if ![
+        "fetch", "sessions", "retrs", "parallel", "hold", "spawn", "storm",
+    ]
+    .contains(&mode.as_str())
+    {
         return Err(format!("unknown mode {mode}"));
     }
     fn num<T: std::str::FromStr>(m: &getopts::Matches, o: &str, def: T) -> Result<T, String> {
@@ -168,6 +198,8 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         filter: m.opt_str("t").unwrap_or_else(|| "cat".into()),
         input: m.opt_str("i"),
         tls,
+        pipeline: num::<usize>(&m, "pipeline", 5)?.max(1),
+        interval: Duration::from_secs_f64(num::<f64>(&m, "interval-ms", 10.0)?.max(0.0) / 1e3),
     }))
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! loadgen MODE -p PORT[,PORT...] [-H HOST] [-u USER] [-w PASS] [-m MSG] [-e LEN:SHA256]
 //!              [-n COUNT] [-c CLIENTS] [-d SECONDS] [-T SECONDS] [-t CMD] [-i FILE]
+//!              [--pipeline N] [--interval-ms MS]
 //!              [--tls CAFILE [--tls-ports PORT,...] [--tls-name NAME]]
 //! ```
 //!
@@ -22,6 +23,13 @@
 //!   `{"event":"held",…}`, waits for a line on stdin, then every session sends CAPA and QUIT;
 //!   counts the sessions that answered both.
 //!
+//! - `storm`: CLIENTS sessions log in; then, all at once, each sends `RETR MSG` × `--pipeline`
+//!   (5) in one write, reads the replies (each checked) and QUITs, while one more session, logged
+//!   in before, sends NOOPs, one every `--interval-ms` (10) on a fixed schedule, each timed from
+//!   sending it to its reply: COUNT of them, more if the storm lasts longer. The summary's
+//!   latencies are the NOOPs'; `storm_ms` is how long the storm took (release to the last
+//!   reply), `during_*` are the NOOPs sent meanwhile, `storm_retrs` the RETRs checked.
+//!
 //! - `spawn`: COUNT times, runs `/bin/sh -c CMD` (`-t CMD`) with its stdin fed from `-i FILE`
 //!   (or closed at once) and its stdout read to the end, as pop3filter runs a transformation;
 //!   latency from the spawn to the exit: the filter's own cost.
@@ -37,7 +45,7 @@
 //! X25519"`); the octet counts are those after decryption.
 //!
 //! Sources: `args.rs` (the command line), `pop3.rs` (the client and the message check),
-//! `workloads.rs` (`fetch`, `sessions`, `retrs`, `parallel`), `hold.rs`, `spawn.rs`,
+//! `workloads.rs` (`fetch`, `sessions`, `retrs`, `parallel`), `hold.rs`, `spawn.rs`, `storm.rs`,
 //! `report.rs` (the tally of a run and its JSON summary line), `sha256.rs`, `tls.rs`.
 
 mod args;
@@ -46,6 +54,7 @@ mod pop3;
 mod report;
 mod sha256;
 mod spawn;
+mod storm;
 mod tls;
 mod workloads;
 
@@ -53,6 +62,7 @@ use args::{parse, usage};
 use hold::mode_hold;
 use spawn::mode_spawn;
 use std::process::ExitCode;
+use storm::mode_storm;
 use workloads::{mode_fetch, mode_parallel, mode_retrs, mode_sessions};
 
 fn main() -> ExitCode {
@@ -75,6 +85,7 @@ fn main() -> ExitCode {
         "retrs" => mode_retrs(&cfg),
         "parallel" => mode_parallel(&cfg),
         "spawn" => mode_spawn(&cfg),
+        "storm" => mode_storm(&cfg),
         _ => mode_hold(&cfg),
     };
     println!("{line}");

@@ -113,6 +113,55 @@ impl Conn {
     pub fn body(&self) -> &[u8] {
         &self.buf[self.first..self.len - 3]
     }
+
+    /// Sends `lines` (several commands at once: pipelining) and reads `n` multi-line replies;
+    /// their bodies as ranges of `buf` (dot-stuffed, final CRLF included, as [`Conn::body`]).
+    /// `command` cannot do this: with replies pipelined, the end of the received bytes is not
+    /// the end of a reply.
+    pub fn pipelined(&mut self, lines: &str, n: usize) -> Result<Vec<(usize, usize)>, String> {
+        self.stream
+            .write_all(lines.as_bytes())
+            .map_err(|e| format!("sending {} commands: {e}", n))?;
+        self.len = 0;
+        let mut bodies = Vec::with_capacity(n);
+        // `at`: where the next reply starts.
+        let mut at = 0;
+        while bodies.len() < n {
+            match split_reply(&self.buf[at..self.len]) {
+                Ok(Some((from, to, end))) => {
+                    bodies.push((at + from, at + to));
+                    at += end;
+                }
+                Ok(None) => self
+                    .fill()
+                    .map_err(|e| format!("reply {} of {n}: {e}", bodies.len() + 1))?,
+                Err(line) => return Err(format!("reply {} of {n}: {line}", bodies.len() + 1)),
+            }
+        }
+        if at != self.len {
+            return Err("data after the pipelined replies".into());
+        }
+        Ok(bodies)
+    }
+}
+
+/// One multi-line reply at the start of `data`: `Some((body start, body end, reply end))` once
+/// it is complete, `None` while it is not, the status line when it is not `+OK`.
+fn split_reply(data: &[u8]) -> Result<Option<(usize, usize, usize)>, String> {
+    let Some(p) = find_crlf(data) else {
+        return Ok(None);
+    };
+    if !data.starts_with(b"+OK") {
+        return Err(format!(
+            "server said: {}",
+            String::from_utf8_lossy(&data[..p])
+        ));
+    }
+    // The terminator: "." alone on a line, right after the status line's CRLF or later.
+    Ok(data[p..]
+        .windows(5)
+        .position(|w| w == b"\r\n.\r\n")
+        .map(|q| (p + 2, p + q + 2, p + q + 5)))
 }
 
 fn find_crlf(data: &[u8]) -> Option<usize> {
@@ -172,5 +221,20 @@ mod tests {
         assert_eq!(out, b"a\r\n.\r\n..b\r\nc.d\r\n");
         unstuff(b"", &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn pipelined_replies_split() {
+        assert_eq!(
+            split_reply(b"+OK 3\r\nab\r\n.\r\n+OK"),
+            Ok(Some((7, 11, 14)))
+        );
+        assert_eq!(split_reply(b"+OK\r\n.\r\n"), Ok(Some((5, 5, 8))));
+        assert_eq!(split_reply(b"+OK\r\nab\r\n.\r"), Ok(None));
+        assert_eq!(split_reply(b"+OK"), Ok(None));
+        assert_eq!(
+            split_reply(b"-ERR no\r\n"),
+            Err("server said: -ERR no".into())
+        );
     }
 }

@@ -1,0 +1,183 @@
+//! The `storm` mode: many sessions pipelining RETRs while one more session measures how long
+//! the server takes to answer a NOOP (issue 11: a filter spawned on the event loop held every
+//! session up).
+
+use crate::args::Config;
+use crate::pop3::{verify, Conn};
+use crate::report::{json_str, percentile, summary, Tally};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::Instant;
+
+/// Storm threads need little stack: a Conn and a few vectors.
+const STACK: usize = 256 * 1024;
+
+/// One storm session: logged in before the storm, then `RETR MSG` × `pipeline` sent at once,
+/// the replies read (each checked), QUIT. Returns its tally and when it had its last reply.
+fn storm_session(cfg: &Config, ready: &Barrier, left: &AtomicUsize) -> (Tally, Option<Instant>) {
+    let mut t = Tally::default();
+    let conn = Conn::open(cfg, cfg.addr, Vec::new()).and_then(|mut c| {
+        c.login(cfg)?;
+        Ok(c)
+    });
+    ready.wait();
+    let done = |t: &mut Tally, c: Option<&Conn>| {
+        left.fetch_sub(1, Ordering::Relaxed);
+        t.rx_bytes += c.map_or(0, |c| c.rx);
+    };
+    let mut c = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            t.error(format!("opening: {e}"));
+            done(&mut t, None);
+            return (t, None);
+        }
+    };
+    let retrs = format!("RETR {}\r\n", cfg.msg).repeat(cfg.pipeline);
+    let result = c.pipelined(&retrs, cfg.pipeline);
+    let finished = Instant::now();
+    done(&mut t, Some(&c));
+    let mut scratch = Vec::new();
+    match result {
+        Ok(bodies) => {
+            for (from, to) in bodies {
+                match verify(&c.buf[from..to], &mut scratch, cfg.expect.as_ref().unwrap()) {
+                    Ok(()) => {
+                        t.ok += 1;
+                        t.msg_bytes += scratch.len() as u64;
+                    }
+                    Err(e) => t.error(e),
+                }
+            }
+        }
+        Err(e) => {
+            t.error(e);
+            return (t, Some(finished));
+        }
+    }
+    if let Err(e) = c.command("QUIT\r\n", false) {
+        t.error(e);
+    }
+    (t, Some(finished))
+}
+
+/// The prober: one NOOP every `interval` on a fixed schedule (a late one goes at once), each
+/// timed from sending it to its reply; at least COUNT of them, and on while the storm lasts.
+/// Returns when each was sent (from `start`) and how long it took, in ms.
+fn probe(
+    cfg: &Config,
+    c: &mut Conn,
+    t: &mut Tally,
+    start: Instant,
+    left: &AtomicUsize,
+) -> Vec<(f64, f64)> {
+    let mut samples = Vec::with_capacity(cfg.count);
+    let mut k = 0u32;
+    while (k as usize) < cfg.count || left.load(Ordering::Relaxed) > 0 {
+        let due = start + cfg.interval * k;
+        k += 1;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let t0 = Instant::now();
+        match c.command("NOOP\r\n", false) {
+            Ok(()) => {
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                t.ok += 1;
+                t.lat_ms.push(ms);
+                samples.push(((t0 - start).as_secs_f64() * 1e3, ms));
+            }
+            Err(e) => {
+                t.error(format!("prober: {e}"));
+                break;
+            }
+        }
+    }
+    samples
+}
+
+pub fn mode_storm(cfg: &Config) -> String {
+    let mut noop = Tally::default();
+    let mut prober = match Conn::open(cfg, cfg.addr, Vec::new()).and_then(|mut c| {
+        c.login(cfg)?;
+        Ok(c)
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            noop.error(format!("prober: {e}"));
+            return summary("storm", &mut noop, 0.0, &[]);
+        }
+    };
+    let sessions = cfg.clients;
+    let ready = Barrier::new(sessions + 1);
+    let left = AtomicUsize::new(sessions);
+    let storm = Mutex::new((Tally::default(), None::<Instant>));
+    let open_start = Instant::now();
+    let mut started = open_start;
+    let mut samples = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..sessions {
+            let (ready, left, storm) = (&ready, &left, &storm);
+            std::thread::Builder::new()
+                .stack_size(STACK)
+                .spawn_scoped(s, move || {
+                    let (t, finished) = storm_session(cfg, ready, left);
+                    let mut st = storm.lock().unwrap();
+                    st.0.merge(t);
+                    st.1 = st.1.max(finished);
+                })
+                .expect("a storm thread");
+        }
+        // Every session logged in (or failed): the storm breaks, and the probing starts.
+        ready.wait();
+        started = Instant::now();
+        samples = probe(cfg, &mut prober, &mut noop, started, &left);
+    });
+    let open_s = (started - open_start).as_secs_f64();
+    if let Err(e) = prober.command("QUIT\r\n", false) {
+        noop.error(format!("prober: {e}"));
+    }
+    let (mut storm, last) = storm.into_inner().unwrap();
+    let storm_ms = last.map_or(0.0, |l| (l - started).as_secs_f64() * 1e3);
+    // The NOOPs sent while the storm lasted.
+    let mut during: Vec<f64> = samples
+        .iter()
+        .filter(|(at, _)| *at < storm_ms)
+        .map(|(_, ms)| *ms)
+        .collect();
+    during.sort_by(|a, b| a.total_cmp(b));
+    let (noop_errors, noop_first) = (noop.errors, noop.first_error.clone());
+    let (storm_errors, storm_first) = (storm.errors, storm.first_error.take());
+    // The run's errors are both kinds; the prober's first error goes first.
+    noop.errors += storm.errors;
+    if noop.first_error.is_none() {
+        noop.first_error.clone_from(&storm_first);
+    }
+    let opt = |s: &Option<String>| s.as_deref().map_or("null".into(), json_str);
+    let extra = [
+        ("sessions", sessions.to_string()),
+        ("pipeline", cfg.pipeline.to_string()),
+        (
+            "interval_ms",
+            format!("{:.3}", cfg.interval.as_secs_f64() * 1e3),
+        ),
+        ("open_s", format!("{open_s:.3}")),
+        ("storm_ms", format!("{storm_ms:.3}")),
+        ("noop_errors", noop_errors.to_string()),
+        ("noop_first_error", opt(&noop_first)),
+        ("during_storm", during.len().to_string()),
+        ("during_p50_ms", format!("{:.4}", percentile(&during, 0.5))),
+        (
+            "during_max_ms",
+            format!("{:.4}", during.last().copied().unwrap_or(0.0)),
+        ),
+        ("storm_retrs", storm.ok.to_string()),
+        ("storm_errors", storm_errors.to_string()),
+        ("storm_first_error", opt(&storm_first)),
+        ("storm_msg_bytes", storm.msg_bytes.to_string()),
+    ];
+    let elapsed = open_start.elapsed().as_secs_f64();
+    noop.rx_bytes += storm.rx_bytes + prober.rx;
+    summary("storm", &mut noop, elapsed, &extra)
+}
