@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: pop3filter side by side with a direct connection and its peers.
 
-    bench/bench.py [--rounds N] [--quick] [--out DIR] [--only plain|tls]
+    bench/bench.py [--rounds N] [--quick] [--out DIR] [--only plain|tls|censor]
 
 Starts one private Dovecot (bench/dovecot.sh) and, in front of it, every target: pop3filter,
 pop3filter -t cat, socat, nginx's mail proxy.  Then runs the workloads with bench/loadgen,
@@ -27,11 +27,21 @@ TLS (targets: direct in cleartext for reference, pop3filter, nginx, Dovecot POP3
      2000 sessions or 10 s                                              sessions/s, CPU/session
   T5 2000 TLS sessions held after handshake and greeting (pop3filter only)   RSS per session
   T6 CPU per GiB relayed, over T2 and T3
+The censor part (issue 11), run first:
+  C  standalone, a ~200 MiB message from a file to /dev/null: stripmime, cat, altermime, a Python
+     `email` script (bench/py_strip.py); (a) a list matching nothing, (b) the big part censored
+                                                                        wall time, peak RSS
+  M2 one session, 200 sequential RETRs of 1 MiB: pop3filter -M 'image/*' beside pop3filter   p50/p99
+  M3 one session, 5 RETRs of 20 MiB, the same targets                  MiB/s, peak RSS, CPU
+  SP 200 RETRs of 1 KiB: -t cat (run directly) beside -t 'cat #' (through /bin/sh)   p50/p99
+  ST the storm: 300 sessions pipeline 5 RETRs of 1 KiB at once while one more times NOOPs every
+     10 ms; through -t cat and without -t                              NOOP p50/p99/max
 
-Standard library only.  Expects target/release/{pop3filter,loadgen} to be built.
+Standard library only.  Expects target/release/{pop3filter,loadgen,stripmime} to be built.
 """
 
 import argparse
+import base64
 import datetime
 import hashlib
 import html
@@ -53,6 +63,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 POP3FILTER = os.path.join(TARGET_DIR, "release", "pop3filter")
 LOADGEN = os.path.join(TARGET_DIR, "release", "loadgen")
+STRIPMIME = os.path.join(TARGET_DIR, "release", "stripmime")
+PY_STRIP = os.path.join(ROOT, "bench", "py_strip.py")
+GNU_TIME = "/usr/bin/time"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -68,6 +81,23 @@ TLS_LABEL = {"direct": "direct (cleartext)", "pop3filter tls": "pop3filter", "ng
 BUFFER = 32768  # pop3filter's default -b
 HOLD = 10000
 HOLD_TLS = 2000
+# The censor part (issue 11): pop3filter with -M, and with -t run directly or through the shell.
+CENSOR_DAEMONS = {
+    "pop3filter-ref": [],
+    "pop3filter-M": ["-M", "image/*"],
+    "pop3filter-tcat": ["-t", "cat"],
+    "pop3filter-tsh": ["-t", "cat #"],
+}
+CENSOR_LABEL = {"direct": "direct", "pop3filter-ref": "pop3filter", "pop3filter-M": "pop3filter -M 'image/*'",
+                "pop3filter-tcat": "-t cat (run directly)", "pop3filter-tsh": "-t 'cat #' (through /bin/sh -c)"}
+M_TARGETS = ["direct", "pop3filter-ref", "pop3filter-M"]   # M2, M3
+SP_TARGETS = ["pop3filter-ref", "pop3filter-tcat", "pop3filter-tsh"]  # SP
+ST_TARGETS = ["pop3filter-ref", "pop3filter-tcat"]  # ST: the storm without -t, with -t cat
+# Standalone: each tool reads the big message from a file and writes to /dev/null; case "a" a list
+# that matches nothing in it, case "b" its big application/x-cd-image part censored.
+TOOLS = ["cat", "stripmime", "altermime", "python email"]
+CASES = {"a": ("video/*", "video/.*"), "b": ("application/x-cd-image", "application/x-cd-image")}
+CASE_LABEL = {"a": "(a) a list matching nothing", "b": "(b) the big part censored"}
 
 
 def log(msg):
@@ -273,7 +303,7 @@ class Bench:
         self.procs = Procs()
         self.tmp = tempfile.mkdtemp(prefix="pop3filter-bench.")
         os.chmod(self.tmp, 0o755)
-        self.ports = free_ports(32, int(os.environ.get("BENCH_PORT_BASE", "21500")))
+        self.ports = free_ports(40, int(os.environ.get("BENCH_PORT_BASE", "21500")))
         self.port = {}
         self.pid = {}      # target -> Popen of the relay (nginx: the master)
         self.cmd = {}      # target -> argv, to restart after a crash
@@ -283,6 +313,7 @@ class Bench:
         self.extra = {}
         self.plain = args.only in (None, "plain")
         self.tls = args.only in (None, "tls")
+        self.censor = args.only in (None, "censor")
         self.certs = None  # the scratch dir of scripts/make-certs.sh once made
         self.auth = None
 
@@ -352,6 +383,10 @@ class Bench:
         if target == "pop3filter tls":
             # Its POP3S listener is the target; the plain one (-p) is there because it must be.
             argv = self.pop3filter_tls_argv(port, self.mgmt_port("plain " + target), self.mgmt_port(target))
+        elif target in CENSOR_DAEMONS:
+            argv = [POP3FILTER] + CENSOR_DAEMONS[target] + [
+                "-l", "127.0.0.1", "-p", str(port), "-P", str(self.origin), "-o", str(self.mgmt_port(target)),
+                "-u", "bench:bench", "127.0.0.1"]
         elif target.startswith("pop3filter"):
             argv = [POP3FILTER, "-l", "127.0.0.1", "-p", str(port), "-P", str(self.origin),
                     "-o", str(self.mgmt_port(target)), "-u", "bench:bench", "127.0.0.1"]
@@ -562,7 +597,7 @@ class Bench:
                 continue
             relay = self.pid.get(t)
             b = before[t] = {"cpu": cpu}
-            if w in ("3", "T3") and t.startswith("pop3filter"):
+            if w in ("3", "T3", "M3") and t.startswith("pop3filter"):
                 b["hwm_lifetime"] = proc_status(relay.pid, "VmHWM")
                 b["hwm_reset"] = reset_hwm(relay.pid)
                 b["rss_before"] = proc_status(relay.pid, "VmRSS")
@@ -586,6 +621,219 @@ class Bench:
                 if relay is not None:
                     self.alive(t, "workload %s round %d" % (w, rnd + 1))
             self.record(w, t, r)
+
+    # -- the censor part (issue 11) --
+    def run_censor(self):
+        """The standalone censors side by side, then pop3filter with -M, with -t run directly or
+        through the shell, and the storm."""
+        a = self.args
+        t0 = time.time()
+        self.standalone()
+        log("censor part: standalone in %.0f s" % (time.time() - t0))
+        for t in CENSOR_DAEMONS:
+            self.start_target(t)
+        log("censor part targets: " + ", ".join("%s :%d" % (CENSOR_LABEL[t], self.port[t])
+                                                for t in CENSOR_DAEMONS if self.live(t)))
+        spec = [("M2", M_TARGETS, ["retrs", "-m", 2, "-n", a.m2]),
+                ("M3", M_TARGETS, ["retrs", "-m", 3, "-n", a.m3]),
+                ("SP", SP_TARGETS, ["retrs", "-m", 1, "-n", a.sp])]
+        for w, targets, lg in spec:
+            t1 = time.time()
+            msg = lg[lg.index("-m") + 1]
+            for rnd in range(a.rounds):
+                order = self.order(rnd, targets)
+                ports = ",".join(str(self.port[t]) for t in order)
+                self.measured(w, rnd, order, lg + ["-p", ports, "-e", self.expect[msg]])
+            log("workload %s: %d round(s) in %.0f s" % (w, a.rounds, time.time() - t1))
+        # The storm: one target at a time (each storm has the machine to itself), the order
+        # rotating; the timeout covers 300 logins and the slowest storm many times over.
+        t1 = time.time()
+        storm = ["storm", "-m", 1, "-e", self.expect[1], "-c", a.storm, "-n", a.noops,
+                 "--pipeline", 5, "--interval-ms", 10]
+        for rnd in range(a.rounds):
+            for t in self.order(rnd, ST_TARGETS):
+                self.measured("ST", rnd, [t], storm + ["-p", self.port[t]])
+        log("workload ST: %d round(s) in %.0f s" % (a.rounds, time.time() - t1))
+        for t in CENSOR_DAEMONS:
+            if t in self.pid:
+                self.procs.stop(self.pid.pop(t))
+        self.extra["max_filters_default"] = "4 per core: %d here" % (4 * (os.cpu_count() or 1))
+        log("censor part: %.0f s" % (time.time() - t0))
+
+    def make_message(self, path, mib):
+        """The standalone censors' message: a multipart with a text part, a small PNG and an
+        application/x-cd-image part of about `mib` MiB in base64, CRLF line ends (as POP3 has
+        them).  Returns its length and SHA-256."""
+        nl = b"\r\n"
+        png = base64.b64encode(bytes.fromhex(
+            "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+            "0000000d49444154789c63f8ffffff7f0009fb03fd2a86e38a0000000049454e44ae426082"))
+        head = nl.join([
+            b"From: Ana <ana@example.org>", b"To: Bo <bo@example.org>", b"Subject: the disc",
+            b"Date: Tue, 14 Nov 2023 22:13:20 +0000", b"MIME-Version: 1.0",
+            b'Content-Type: multipart/mixed; boundary="=_big"', b"",
+            b"This is a multi-part message in MIME format.", b"--=_big",
+            b"Content-Type: text/plain; charset=us-ascii", b"", b"Here is the CD image, and a dot.", b"--=_big",
+            b'Content-Type: image/png; name="dot.png"', b"Content-Transfer-Encoding: base64",
+            b'Content-Disposition: attachment; filename="dot.png"', b"", png, b"--=_big",
+            b'Content-Type: application/x-cd-image; name="disc.iso"', b"Content-Transfer-Encoding: base64",
+            b'Content-Disposition: attachment; filename="disc.iso"', b"", b""])
+        raw = hashlib.shake_256(b"bench-cd-image").digest(57 * 16384)  # 76-character lines
+        b64 = base64.b64encode(raw)
+        block = nl.join(b64[i:i + 76] for i in range(0, len(b64), 76)) + nl
+        tail = nl.join([b"--=_big", b"Content-Type: text/plain", b"", b"The end.", b"--=_big--", b""])
+        sha = hashlib.sha256()
+        with open(path, "wb") as f:
+            for part in [head] + [block] * max(1, round(mib * MIB / len(block))) + [tail]:
+                f.write(part)
+                sha.update(part)
+        return os.path.getsize(path), sha.hexdigest()
+
+    def tool_argv(self, tool, case):
+        """argv and environment of a standalone censor for a case."""
+        medias, regex = CASES[case]
+        env = dict(os.environ, FILTER_MEDIAS=medias)
+        env.pop("FILTER_MSG", None)
+        return {"cat": ["cat"], "stripmime": [STRIPMIME],
+                "altermime": ["altermime", "--input=-", "--remove=" + regex],
+                "python email": [sys.executable, PY_STRIP]}[tool], env
+
+    def timed_run(self, tool, case, path):
+        """One run of a tool on `path`, stdout to /dev/null: wall seconds from the spawn to the
+        exit, user and system CPU (wait4).  Spawned straight from here (posix_spawn: no shell,
+        no GNU time in between), since cat and stripmime take some tens of milliseconds; the
+        peak RSS wait4 gives is no use here (a child's counts what its parent had when it
+        exec'd), so memory_run measures that."""
+        argv, env = self.tool_argv(tool, case)
+        errlog = os.path.join(self.tmp, "standalone.err")
+        with open(path, "rb") as fin, open(os.devnull, "wb") as dn, open(errlog, "ab") as err:
+            acts = [(os.POSIX_SPAWN_DUP2, fin.fileno(), 0), (os.POSIX_SPAWN_DUP2, dn.fileno(), 1),
+                    (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+            t0 = time.perf_counter()
+            try:
+                pid = os.posix_spawnp(argv[0], argv, env, file_actions=acts)
+            except OSError as e:
+                return {"error": "%s: %s" % (argv[0], e)}
+            _, status, ru = os.wait4(pid, 0)
+            wall = time.perf_counter() - t0
+        rc = os.waitstatus_to_exitcode(status)
+        r = {"wall_s": round(wall, 6), "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "rc": rc}
+        if rc != 0:
+            r["error"] = "%s exited with status %d (%s)" % (tool, rc, errlog)
+        return r
+
+    def memory_run(self, tool, case, path):
+        """One run of a tool on `path` under GNU time, for its peak RSS (`%M`: the tool's own,
+        GNU time being a small program) and its exit status."""
+        argv, env = self.tool_argv(tool, case)
+        out = os.path.join(self.tmp, "time.out")
+        with open(path, "rb") as fin:
+            try:
+                r = subprocess.run([GNU_TIME, "-o", out, "-f", "%M %e %x"] + argv, stdin=fin,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=900)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                return {"error": str(e)}
+        try:
+            with open(out) as f:
+                rss, wall, rc = f.read().split()[-3:]
+            return {"maxrss_kib": int(rss), "time_wall_s": float(wall), "rc": int(rc)}
+        except (OSError, ValueError):
+            return {"error": "no figures from %s (status %s)" % (GNU_TIME, r.returncode)}
+
+    def output_of(self, tool, case, path):
+        """What a tool writes for `path` (not timed), or None."""
+        argv, env = self.tool_argv(tool, case)
+        try:
+            with open(path, "rb") as fin:
+                r = subprocess.run(argv, stdin=fin, capture_output=True, env=env, timeout=600)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return r.stdout if r.returncode == 0 else None
+
+    def output_digest(self, tool, case, path):
+        """The length and SHA-256 of what a tool writes for `path` (not timed), or None."""
+        argv, env = self.tool_argv(tool, case)
+        sha, n = hashlib.sha256(), 0
+        with open(path, "rb") as fin:
+            p = subprocess.Popen(argv, stdin=fin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            for chunk in iter(lambda: p.stdout.read(1 << 20), b""):
+                sha.update(chunk)
+                n += len(chunk)
+            p.stdout.close()
+        return (n, sha.hexdigest()) if p.wait() == 0 else None
+
+    def standalone(self):
+        """Standalone censors on the big message: stripmime, cat, altermime and a Python `email`
+        script, interleaved round by round; peak RSS and what each writes, on a 1 MiB message
+        of the same shape."""
+        a = self.args
+        big, small = os.path.join(self.tmp, "big.eml"), os.path.join(self.tmp, "small.eml")
+        t0 = time.time()
+        size, sha = self.make_message(big, a.big_mib)
+        ssize, _ = self.make_message(small, 1)
+        res = self.extra["standalone"] = {"size": size, "small_size": ssize, "gen_s": round(time.time() - t0, 1),
+                                          "unavailable": {}, "checks": {}, "small": {}}
+        log("standalone: a %d-octet message made in %.1f s" % (size, time.time() - t0))
+        tools = []
+        for tool in TOOLS:
+            exe = {"cat": "cat", "stripmime": STRIPMIME, "altermime": "altermime",
+                   "python email": sys.executable}[tool]
+            if not (os.access(exe, os.X_OK) or shutil.which(exe)):
+                res["unavailable"][tool] = ("not installed (package altermime; bench/install-deps.sh)"
+                                            if tool == "altermime" else "%s not found" % exe)
+                self.problem("standalone %s: %s" % (tool, res["unavailable"][tool]))
+            else:
+                tools.append(tool)
+        # Into the page cache, so that no tool pays for the disk.
+        with open(big, "rb") as f:
+            while f.read(1 << 20):
+                pass
+        # What a run costs with nothing to do: the spawn, cat's start and exit.
+        empty = os.path.join(self.tmp, "empty")
+        open(empty, "wb").close()
+        res["spawn_overhead_s"] = med([self.timed_run("cat", "a", empty).get("wall_s") for _ in range(5)])
+        for rnd in range(a.rounds):
+            k = rnd % len(tools)
+            for tool in tools[k:] + tools[:k]:
+                # The fast ones take some tens of milliseconds: several runs each round.
+                reps = a.fast_reps if tool in ("cat", "stripmime") else 1
+                for case in CASES:
+                    for _ in range(reps):
+                        r = self.timed_run(tool, case, big)
+                        r["round"] = rnd
+                        self.record("C" + case, tool, r)
+                        if r.get("error"):
+                            self.problem("standalone %s %s: %s" % (tool, case, r["error"]))
+        # Peak RSS, on the big message and on the 1 MiB one (is memory flat?), and what each tool
+        # writes for the 1 MiB one.
+        memory = os.access(GNU_TIME, os.X_OK)
+        if not memory:
+            self.problem("standalone: no peak RSS figures: %s not found (package time)" % GNU_TIME)
+        with open(small, "rb") as f:
+            small_in = f.read()
+        lines = small_in.split(b"\r\n")
+        png_line = lines[lines.index(b'Content-Disposition: attachment; filename="dot.png"') + 2]
+        cd_line = lines[lines.index(b'Content-Disposition: attachment; filename="disc.iso"') + 2]
+        for tool in tools:
+            for case in CASES:
+                key = "%s|%s" % (tool, case)
+                if memory:
+                    res.setdefault("big", {})[key] = self.memory_run(tool, case, big)
+                r = self.memory_run(tool, case, small) if memory else {}
+                out = self.output_of(tool, case, small)
+                res["small"][key] = dict(r, **describe_output(out, small_in, png_line, cd_line))
+                for k, m in ((key, r), (key + " (big)", res.get("big", {}).get(key, {}))):
+                    if m.get("error") or m.get("rc"):
+                        self.problem("standalone %s under GNU time: %s" % (k, m.get("error") or "status %s" % m["rc"]))
+        # stripmime on the big message: unchanged in (a); in (b) what it writes for the 1 MiB one.
+        if "stripmime" in tools:
+            res["checks"]["a"] = self.output_digest("stripmime", "a", big) == (size, sha)
+            res["checks"]["b"] = self.output_of("stripmime", "b", big) == self.output_of("stripmime", "b", small)
+            for case, ok in res["checks"].items():
+                if not ok:
+                    self.problem("stripmime on the big message, case %s: not the expected output" % case)
+        for path in (big, small, empty):
+            os.unlink(path)
 
     def spawn_cost(self):
         n = self.args.spawn
@@ -739,6 +987,8 @@ class Bench:
             "openssl": version(["openssl", "version"]),
             "socat": socat_version(),
             "pop3filter": version([POP3FILTER, "-v"]),
+            "altermime": " ".join(version(["altermime", "--version"]).split()[:2]),
+            "python": platform.python_version(),
             "rounds": self.args.rounds,
         }
 
@@ -749,6 +999,9 @@ class Bench:
             if self.tls:
                 self.make_certs()
             self.start_dovecot()
+            if self.censor:
+                # First: its time then counts in what workloads 4 and T4 leave for themselves.
+                self.run_censor()
             if self.plain:
                 for t in RELAYS:
                     self.start_target(t)
@@ -778,6 +1031,17 @@ class Bench:
         meta["seconds"] = round(time.time() - t0)
         meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         return meta
+
+
+def describe_output(out, src, png_line, cd_line):
+    """What a censor made of the 1 MiB message: the facts the report shows."""
+    if out is None:
+        return {"output": None}
+    return {"output": len(out), "identical": out == src,
+            "crlf_kept": out.count(b"\n") == out.count(b"\r\n") and b"\r\n" in out,
+            "png_kept": png_line in out, "cd_kept": cd_line in out,
+            "note": b"removed" in out, "close_delimiter": b"--=_big--" in out,
+            "delimiters": out.count(b"--=_big")}
 
 
 def proc_status_meminfo():
@@ -903,6 +1167,38 @@ class Analysis:
             v[("T6", "cpu3", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in r3
                                         if "cpu_s" in r and r.get("rx_bytes")])
 
+        self.compute_censor()
+
+    def compute_censor(self):
+        v = self.v
+        for case in CASES:
+            w = "C" + case
+            for tool in TOOLS:
+                runs = [r for r in self.runs(w, tool) if "wall_s" in r and not r.get("error")]
+                v[(w, "n", tool)] = len(runs)
+                v[(w, "wall", tool)] = med([r["wall_s"] for r in runs])
+                v[(w, "cpu", tool)] = med([r["user_s"] + r["sys_s"] for r in runs])
+                sa = self.b.extra.get("standalone", {})
+                key = "%s|%s" % (tool, case)
+                v[(w, "rss", tool)] = sa.get("big", {}).get(key, {}).get("maxrss_kib")
+                v[(w, "rss_small", tool)] = sa.get("small", {}).get(key, {}).get("maxrss_kib")
+        for t in M_TARGETS:
+            v[("M2", "p50", t)] = self.m("M2", t, "lat_p50_ms")
+            v[("M2", "p99", t)] = self.m("M2", t, "lat_p99_ms")
+            v[("M3", "mibs", t)] = self.m("M3", t, "mib_s")
+            v[("M3", "growth", t)] = self.m("M3", t, "growth")
+            v[("M3", "cpu", t)] = med([r["cpu_s"] / (r["rx_bytes"] / GIB) for r in self.runs("M3", t)
+                                       if "cpu_s" in r and r.get("rx_bytes")])
+        for t in SP_TARGETS:
+            v[("SP", "p50", t)] = self.m("SP", t, "lat_p50_ms")
+            v[("SP", "p99", t)] = self.m("SP", t, "lat_p99_ms")
+        for t in ST_TARGETS:
+            for k, key in (("p50", "lat_p50_ms"), ("p99", "lat_p99_ms"), ("max", "lat_max_ms"),
+                           ("storm_ms", "storm_ms"), ("during", "during_storm"), ("during_p50", "during_p50_ms"),
+                           ("during_max", "during_max_ms"), ("open_s", "open_s"), ("noops", "samples"),
+                           ("retrs", "storm_retrs")):
+                v[("ST", k, t)] = self.m("ST", t, key)
+
     def negotiated(self, t):
         """What the TLS sessions to t negotiated (loadgen's "tls" field), every distinct value."""
         seen = []
@@ -929,7 +1225,63 @@ class Analysis:
             self.plain_checks(out)
         if self.b.tls:
             self.tls_checks(out)
+        if self.b.censor:
+            self.censor_checks(out)
         return out
+
+    def censor_checks(self, out):
+        sa = self.b.extra.get("standalone", {})
+        gone = sa.get("unavailable", {})
+        mib = self.b.args.big_mib
+        for case in CASES:
+            w = "C" + case
+            s, c, alt = (self.get(w, "wall", t) for t in ("stripmime", "cat", "altermime"))
+            label = "stripmime %s, %d MiB: wall time vs cat" % (CASE_LABEL[case], mib)
+            if s and c:
+                out.append((label, "%.1f ms vs %.1f ms (%.2f×)" % (s * 1e3, c * 1e3, s / c), "≤ 2×", s / c <= 2,
+                            "%+.0f %% vs the limit" % ((s / c / 2 - 1) * 100)))
+            else:
+                out.append((label, "n/a", "≤ 2×", None, ""))
+            label = "stripmime %s, %d MiB: times faster than altermime" % (CASE_LABEL[case], mib)
+            if s and alt:
+                out.append((label, "%.1f ms vs %.1f ms (%.1f×)" % (s * 1e3, alt * 1e3, alt / s), "≥ 4×",
+                            alt / s >= 4, "%+.0f %% vs the limit" % ((alt / s / 4 - 1) * 100)))
+            else:
+                out.append((label, "n/a" + (" (%s)" % gone["altermime"] if "altermime" in gone else ""), "≥ 4×",
+                            None, ""))
+            big, small = self.get(w, "rss", "stripmime"), self.get(w, "rss_small", "stripmime")
+            label = "stripmime %s: peak RSS, %d MiB vs 1 MiB message (memory flat)" % (CASE_LABEL[case], mib)
+            if big is not None and small is not None:
+                out.append((label, "%d KiB vs %d KiB" % (big, small), "≤ 1 MiB message + 1024 KiB",
+                            big - small <= 1024, "%+d KiB" % (big - small - 1024)))
+            else:
+                out.append((label, "n/a", "≤ 1 MiB message + 1024 KiB", None, ""))
+        P, M = "pop3filter-ref", "pop3filter-M"
+        a, b = self.get("M3", "mibs", P), self.get("M3", "mibs", M)
+        label = "-M, M3 time per MiB (20 MiB RETRs) vs the plain relay"
+        if a and b:
+            out.append((label, "%.1f vs %.1f MiB/s (%.3f×)" % (b, a, a / b), "≤ 1.10×", a / b <= 1.10,
+                        "%+.1f %% vs the limit" % ((a / b / 1.10 - 1) * 100)))
+        else:
+            out.append((label, "n/a", "≤ 1.10×", None, ""))
+        a, b = self.get("M2", "p50", P), self.get("M2", "p50", M)
+        label = "-M, M2 p50 RETR 1 MiB − the plain relay's"
+        if a is not None and b is not None:
+            out.append((label, "%.3f ms (%.2f vs %.2f ms)" % (b - a, b, a), "< 0.2 ms", b - a < 0.2,
+                        "%+.3f ms" % (b - a - 0.2)))
+        else:
+            out.append((label, "n/a", "< 0.2 ms", None, ""))
+        g = self.get("M3", "growth", M)
+        out.append(("-M, M3 peak RSS growth over %d × 20 MiB" % self.b.args.m3,
+                    "n/a" if g is None else "%.0f KiB" % (g / 1024), "< 1024 KiB",
+                    None if g is None else g < MIB, "" if g is None else "%+.0f KiB" % ((g - MIB) / 1024)))
+        a, b = self.get("ST", "p99", "pop3filter-ref"), self.get("ST", "p99", "pop3filter-tcat")
+        label = "storm: NOOP p99 with -t cat vs without -t"
+        if a and b is not None:
+            out.append((label, "%.2f ms vs %.2f ms (%.2f×)" % (b, a, b / a), "≤ 2×", b / a <= 2,
+                        "%+.0f %% vs the limit" % ((b / a / 2 - 1) * 100)))
+        else:
+            out.append((label, "n/a", "≤ 2×", None, ""))
 
     def tls_checks(self, out):
         P, N = "pop3filter tls", "nginx tls"
@@ -1079,8 +1431,8 @@ def markdown(an):
     L = []
     L.append("# pop3filter benchmark")
     L.append("")
-    part = "" if b.plain and b.tls else (" (only the plain part: `--only plain`)" if b.plain else
-                                        " (only the TLS part: `--only tls`)")
+    only = [k for k, on in (("plain", b.plain), ("TLS", b.tls), ("censor", b.censor)) if on]
+    part = "" if len(only) == 3 else " (only the %s part: `--only %s`)" % (only[0], only[0].lower())
     L.append("- date: %s; `make bench` took %d s%s" % (meta["date"], meta["seconds"], part))
     L.append("- machine: %d cores (%s), %s GiB, kernel %s, %s; load average at start %s, at end %s"
              % (meta["cores"], meta["cpu"], meta["memory_gib"], meta["kernel"], meta["os"],
@@ -1090,7 +1442,8 @@ def markdown(an):
     L.append("- %s; origin %s; peers: %s, %s%s" % (
         meta["pop3filter"], meta["dovecot"] and "Dovecot " + meta["dovecot"], meta["socat"], meta["nginx"],
         "; TLS: %s on the nginx and Dovecot side, rustls 0.23 (ring) in pop3filter and the load generator"
-        % meta.get("openssl", "?").split(" (")[0] if b.tls else ""))
+        % meta.get("openssl", "?").split(" (")[0] if b.tls else "")
+             + ("; censor part: %s, Python %s" % (meta.get("altermime"), meta.get("python")) if b.censor else ""))
     L.append("- %d rounds per workload, targets interleaved (see the notes); "
              "every figure is the median over the rounds; in parentheses the ratio to `direct`; "
              "last column: pop3filter's figure divided by nginx's (below 1 is better for times and CPU, "
@@ -1100,6 +1453,8 @@ def markdown(an):
         markdown_plain(an, L)
     if b.tls:
         markdown_tls(an, L)
+    if b.censor:
+        markdown_censor(an, L)
     L.append("## Targets")
     L.append("")
     L.append("| target | measured | limit | result | margin |")
@@ -1116,6 +1471,8 @@ def markdown(an):
         notes_plain(an, L)
     if b.tls:
         notes_tls(an, L)
+    if b.censor:
+        notes_censor(an, L)
     L.append("- Dovecot: bench/dovecot.conf.in (the test origin's settings; pop3-login in high-performance "
              "mode; one pop3 process per logged-in session, Dovecot's default). All targets share it.")
     if b.unavailable:
@@ -1209,6 +1566,153 @@ def hold_limits(h, L):
         L.append("")
         L.append("First errors: " + "; ".join(errs) + ".")
     L.append("")
+
+
+def ms(v, digits=2):
+    return "—" if v is None else "%.*f" % (digits, v * 1e3)
+
+
+def what_it_writes(sa, tool):
+    """What a standalone censor made of the 1 MiB message, in words, from describe_output."""
+    def facts(case):
+        return sa.get("small", {}).get("%s|%s" % (tool, case), {})
+    fa, fb = facts("a"), facts("b")
+    if not fa.get("output") or not fb.get("output"):
+        return "—"
+    if fa.get("identical"):
+        ta = "(a) the input, byte for byte"
+    else:
+        ta = "(a) changed: %s" % (", ".join(
+            ([] if fa.get("crlf_kept") else ["CRLF → LF"]) + ([] if fa.get("png_kept") else ["the PNG gone"]))
+            or "%d octets" % fa["output"])
+    tb = "(b) " + ("the part kept" if fb.get("cd_kept") else "the part removed")
+    tb += ", a note in its place" if fb.get("note") else ", no note"
+    if not fb.get("close_delimiter"):
+        tb += ", the close delimiter lost"
+    if not fb.get("crlf_kept"):
+        tb += ", CRLF → LF"
+    return "%s; %s" % (ta, tb)
+
+
+def markdown_censor(an, L):
+    b = an.b
+    a = b.args
+    sa = b.extra.get("standalone", {})
+    gone = sa.get("unavailable", {})
+    L.append("## Censor and filters (issue 11)")
+    L.append("")
+    L.append("Standalone: each tool reads a %s-octet message (a multipart/mixed: a text part, a 70-octet "
+             "image/png, an application/x-cd-image part of %d MiB in base64, a closing text part; CRLF line "
+             "ends) from a file in the page cache and writes to /dev/null. (a) a censor list that matches "
+             "nothing in it (`video/*`; altermime `--remove='video/.*'`), (b) the big part censored "
+             "(`application/x-cd-image`). Wall time: the median of %d runs for cat and stripmime (%d per "
+             "round), of %d for the others; peak RSS from one run under GNU time (`%%M`); the last two "
+             "columns on a 1 MiB message of the same shape." % (sa.get("size", "?"), a.big_mib, a.rounds * a.fast_reps,
+                                              a.fast_reps, a.rounds))
+    L.append("")
+    L.append("| tool | (a) ms | (a) peak RSS KiB | (b) ms | (b) peak RSS KiB | ÷ stripmime (a) / (b) | "
+             "peak RSS KiB, 1 MiB (a) / (b) | what it writes (1 MiB message) |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    cmd = {"cat": "`cat`", "stripmime": "`stripmime` (FILTER_MEDIAS)",
+           "altermime": "`altermime --input=- --remove=REGEX`", "python email": "`bench/py_strip.py`"}
+    for tool in TOOLS:
+        if tool in gone:
+            L.append("| %s | n/a: %s | | | | | | |" % (cmd[tool], gone[tool]))
+            continue
+        cells = []
+        for case in CASES:
+            w = "C" + case
+            cells += [ms(an.get(w, "wall", tool), 1), kib_(an.get(w, "rss", tool))]
+        ratios = []
+        for case in CASES:
+            t, sm = an.get("C" + case, "wall", tool), an.get("C" + case, "wall", "stripmime")
+            ratios.append("%.2f×" % (t / sm) if t and sm else "—")
+        small = " / ".join(kib_(an.get("C" + case, "rss_small", tool)) for case in CASES)
+        L.append("| %s | %s | %s | %s | %s |" % (cmd[tool], " | ".join(cells), " / ".join(ratios), small,
+                                               what_it_writes(sa, tool)))
+    L.append("")
+    chk = sa.get("checks", {})
+    if chk:
+        L.append("stripmime on the %d MiB message: (a) output identical to the input: %s; (b) output the same "
+                 "as for the 1 MiB message: %s." % (a.big_mib, "yes" if chk.get("a") else "**no**",
+                                                    "yes" if chk.get("b") else "**no**"))
+        L.append("")
+    L.append("In the daemon: `pop3filter -M 'image/*'` (no part of the bench messages is an image: the output "
+             "is byte-identical, and checked) beside the plain relay, interleaved RETR by RETR in one loadgen "
+             "run per round as in workloads 2 and 3.")
+    L.append("")
+    L.append("| workload | metric | `direct` | `pop3filter` | `pop3filter -M 'image/*'` | -M ÷ pop3filter |")
+    L.append("|---|---|---|---|---|---|")
+
+    def mrow(wl, ml, w, metric, hib=False, digits=2):
+        cells = [cell(an, w, metric, t, hib, digits) for t in M_TARGETS]
+        x, y = an.get(w, metric, "pop3filter-ref"), an.get(w, metric, "pop3filter-M")
+        L.append("| %s | %s | %s | %s |" % (wl, ml, " | ".join(cells), "%.3f×" % (y / x) if x and y else "—"))
+
+    mrow("M2: one session, %d × RETR 1 MiB" % a.m2, "p50 ms / RETR", "M2", "p50")
+    mrow("", "p99 ms / RETR", "M2", "p99")
+    mrow("M3: one session, %d × RETR 20 MiB" % a.m3, "MiB/s", "M3", "mibs", True, 1)
+    L.append("| | peak RSS growth KiB | | %s | %s | |" % (kib(an.get("M3", "growth", "pop3filter-ref")),
+                                                         kib(an.get("M3", "growth", "pop3filter-M"))))
+    x, y = an.get("M3", "cpu", "pop3filter-ref"), an.get("M3", "cpu", "pop3filter-M")
+    L.append("| | relay CPU s / GiB | | %s | %s | %s |" % (fmt(x), fmt(y), "%.2f×" % (y / x) if x and y else "—"))
+    L.append("")
+    L.append("Spawning: one session per target, %d × RETR of the 1 KiB message, interleaved RETR by RETR. "
+             "`-t cat` has no shell syntax, so pop3filter runs `cat` itself; the `#` of `-t 'cat #'` makes "
+             "it run `/bin/sh -c 'cat #'`." % a.sp)
+    L.append("")
+    L.append("| RETR 1 KiB | %s |" % " | ".join("`%s`" % CENSOR_LABEL[t] for t in SP_TARGETS))
+    L.append("|---|---|---|---|")
+    for k in ("p50", "p99"):
+        L.append("| %s ms / RETR | %s |" % (k, " | ".join(fmt(an.get("SP", k, t)) for t in SP_TARGETS)))
+    p0, pd, ps = (an.get("SP", "p50", t) for t in SP_TARGETS)
+    if None not in (p0, pd, ps):
+        L.append("")
+        L.append("Running the command directly saves **%.2f ms per RETR** at p50 (%.0f %% of the shell's "
+                 "%.2f ms); the filter adds %.2f ms to a plain RETR run directly, %.2f ms through the shell."
+                 % (ps - pd, (ps - pd) / ps * 100, ps, pd - p0, ps - p0))
+    L.append("")
+    L.append("The storm: %d sessions log in, then all at once each sends 5 × `RETR 1` (the 1 KiB message) in "
+             "one write, reads the replies and QUITs; one more session, logged in before, sends a NOOP every "
+             "10 ms from that moment, at least %d of them and for as long as the storm lasts, each timed from "
+             "sending it to its reply. With `-t cat` (at most `--max-filters` at once, default %s) and "
+             "without `-t`, one at a time, %d rounds." % (a.storm, a.noops, b.extra.get("max_filters_default", "?"),
+                                                          a.rounds))
+    L.append("")
+    L.append("| storm | `pop3filter` (no -t) | `pop3filter -t cat` | -t ÷ no -t |")
+    L.append("|---|---|---|---|")
+    for label, k, d in (("NOOP p50 ms", "p50", 2), ("NOOP p99 ms", "p99", 2), ("NOOP max ms", "max", 1),
+                        ("storm: release to the last reply, ms", "storm_ms", 0),
+                        ("NOOPs sent during the storm", "during", 0),
+                        ("… their p50 ms", "during_p50", 2), ("… their max ms", "during_max", 1),
+                        ("NOOPs in all", "noops", 0), ("RETRs checked", "retrs", 0),
+                        ("logging in the sessions took, s", "open_s", 2)):
+        x, y = an.get("ST", k, "pop3filter-ref"), an.get("ST", k, "pop3filter-tcat")
+        r = "%.2f×" % (y / x) if x and y is not None and k in ("p50", "p99", "max", "storm_ms") else ""
+        L.append("| %s | %s | %s | %s |" % (label, fmt(x, d) if d else ("—" if x is None else "%.0f" % x),
+                                           fmt(y, d) if d else ("—" if y is None else "%.0f" % y), r))
+    L.append("")
+
+
+def kib_(v):
+    return "—" if v is None else "%d" % v
+
+
+def notes_censor(an, L):
+    b = an.b
+    sa = b.extra.get("standalone", {})
+    L.append("- Censor part: run first, before the plain part, against the same Dovecot. Standalone wall "
+             "times: each tool spawned straight from the harness (posix_spawn, stdin the file, stdout "
+             "/dev/null), from the spawn to its exit, its start included (cat with an empty input: %s ms); "
+             "the tools in turn, the order rotating from round to round. Peak RSS: one more run of each "
+             "under `/usr/bin/time -f %%M` (a child's peak counts what its parent had when it exec'd, so "
+             "none below GNU time's own, about 1.6 MiB: cat's figure). `bench/py_strip.py` is the ~20-line "
+             "Python `email` censor (message_from_binary_file, parts of a matching type replaced by a "
+             "text/plain note, BytesGenerator)." % ms(sa.get("spawn_overhead_s")))
+    L.append("- The censor part's daemons: `pop3filter [-M 'image/*' | -t cat | -t 'cat #'] -l 127.0.0.1 -p PORT "
+             "-P ORIGIN -o MGMTPORT -u bench:bench 127.0.0.1`; M3's peak RSS and CPU as in workload 3.")
+    L.append("- The storm's NOOPs go on a fixed 10 ms schedule; one that comes due while the previous is "
+             "still waiting goes as soon as that one is answered, so a stall shows in several samples, not one.")
 
 
 def vs_nginx_tls(an, w, metric):
@@ -1452,25 +1956,47 @@ def console_table_tls(an):
     return "\n".join(out)
 
 
+def console_table_censor(an):
+    out = ["%-22s%14s%14s%14s%14s" % ("standalone ms / KiB", "cat", "stripmime", "altermime", "python email")]
+    for case in CASES:
+        w = "C" + case
+        out.append("%-22s" % ("(%s) wall ms" % case) + "".join("%14s" % ms(an.get(w, "wall", t), 1) for t in TOOLS))
+        out.append("%-22s" % ("(%s) peak RSS KiB" % case) + "".join("%14s" % kib_(an.get(w, "rss", t)) for t in TOOLS))
+    out.append("")
+    out.append("%-22s%16s%16s%16s" % ("", "direct", "pop3filter", "-M 'image/*'"))
+    out.append("%-22s" % "M2 p50 ms / RETR" + "".join("%16s" % fmt(an.get("M2", "p50", t)) for t in M_TARGETS))
+    out.append("%-22s" % "M3 MiB/s" + "".join("%16s" % fmt(an.get("M3", "mibs", t), 1) for t in M_TARGETS))
+    out.append("%-22s%16s%16s%16s" % ("RETR 1 KiB", "no -t", "-t cat", "-t 'cat #'"))
+    out.append("%-22s" % "SP p50 ms / RETR" + "".join("%16s" % fmt(an.get("SP", "p50", t)) for t in SP_TARGETS))
+    out.append("%-22s%16s%16s" % ("storm NOOP", "no -t", "-t cat"))
+    for k in ("p50", "p99", "max"):
+        out.append("%-22s" % ("ST %s ms" % k) + "".join("%16s" % fmt(an.get("ST", k, t)) for t in ST_TARGETS))
+    return "\n".join(out)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
     p.add_argument("--quick", action="store_true", help="small workloads, to try the harness")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     p.add_argument("--no-hold", action="store_true", help="skip workloads 5 and T5")
-    p.add_argument("--only", choices=("plain", "tls"),
-                   help="run only the plain part (workloads 1-6) or only the TLS part (T2-T6)")
-    p.add_argument("--budget", type=int, default=int(os.environ.get("BENCH_BUDGET", "600")),
-                   help="seconds this script may take; the time caps of workloads 4 and T4 shrink to fit (600)")
+    p.add_argument("--only", choices=("plain", "tls", "censor"),
+                   help="run only the plain part (workloads 1-6), only the TLS part (T2-T6) or only the "
+                        "censor part (standalone censors, M2, M3, SP, ST)")
+    p.add_argument("--budget", type=int, default=int(os.environ.get("BENCH_BUDGET", "720")),
+                   help="seconds this script may take; the time caps of workloads 4 and T4 shrink to fit (720)")
     a = p.parse_args()
     a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 500, 200, 5, 2000, 30, HOLD, 200
     a.t2, a.t3, a.t4, a.t4_secs, a.t5 = 200, 5, 2000, 10, HOLD_TLS
     if a.quick:
         a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 50, 20, 2, 100, 10, 1000, 20
         a.t2, a.t3, a.t4, a.t4_secs, a.t5 = 20, 2, 100, 5, 200
+    a.big_mib, a.fast_reps, a.m2, a.m3, a.sp, a.storm, a.noops = 200, 3, 200, 5, 200, 300, 500
+    if a.quick:
+        a.big_mib, a.fast_reps, a.m2, a.m3, a.sp, a.storm, a.noops = 20, 2, 20, 2, 20, 50, 100
     if a.no_hold:
         a.hold = a.t5 = 0
-    for path in (POP3FILTER, LOADGEN):
+    for path in (POP3FILTER, LOADGEN) + ((STRIPMIME,) if a.only in (None, "censor") else ()):
         if not os.access(path, os.X_OK):
             sys.exit("bench: %s is missing; run `cargo build --release --workspace` first" % path)
     # Descriptors for workload 5: as many as we may (children inherit the limit).
@@ -1508,6 +2034,9 @@ def main():
         print()
     if bench.tls:
         print(console_table_tls(an))
+        print()
+    if bench.censor:
+        print(console_table_censor(an))
         print()
     for label, meas, lim, ok, margin in an.checks():
         print("%-6s %s: %s (limit %s; %s)" % ("n/a" if ok is None else ("PASS" if ok else "FAIL"), label, meas, lim, margin))
