@@ -31,6 +31,8 @@ pub struct Config {
     pub pipeline: usize,
     /// storm: the prober's NOOP schedule.
     pub interval: Duration,
+    /// storm: a second prober's server (`--control PORT`, on the same host).
+    pub control: Option<SocketAddr>,
 }
 
 pub fn usage() -> String {
@@ -88,6 +90,12 @@ pub fn options() -> getopts::Options {
         "interval-ms",
         "storm: one NOOP every so many milliseconds (10)",
         "MS",
+    );
+    o.optopt(
+        "",
+        "control",
+        "storm: the same NOOPs to this port too, a server the storm does not go through",
+        "PORT",
     );
     o.optopt(
         "",
@@ -155,6 +163,15 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
             .ok_or_else(|| format!("{host}: no address"))?;
         addrs.push(addr);
     }
+    let control = match m.opt_str("control") {
+        None => None,
+        Some(p) => {
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| format!("--control: bad port {p}"))?;
+            Some(SocketAddr::new(addrs[0].ip(), port))
+        }
+    };
     let tls = match m.opt_str("tls") {
         None => {
             if m.opt_present("tls-ports") || m.opt_present("tls-name") {
@@ -199,6 +216,7 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         input: m.opt_str("i"),
         tls,
         pipeline: num::<usize>(&m, "pipeline", 5)?.max(1),
+        control,
         interval: Duration::from_secs_f64(num::<f64>(&m, "interval-ms", 10.0)?.max(0.0) / 1e3),
     }))
 }

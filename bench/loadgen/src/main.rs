@@ -3,7 +3,7 @@
 //! ```text
 //! loadgen MODE -p PORT[,PORT...] [-H HOST] [-u USER] [-w PASS] [-m MSG] [-e LEN:SHA256]
 //!              [-n COUNT] [-c CLIENTS] [-d SECONDS] [-T SECONDS] [-t CMD] [-i FILE]
-//!              [--pipeline N] [--interval-ms MS]
+//!              [--pipeline N] [--interval-ms MS] [--control PORT]
 //!              [--tls CAFILE [--tls-ports PORT,...] [--tls-name NAME]]
 //! ```
 //!
@@ -28,7 +28,9 @@
 //!   in before, sends NOOPs, one every `--interval-ms` (10) on a fixed schedule, each timed from
 //!   sending it to its reply: COUNT of them, more if the storm lasts longer. The summary's
 //!   latencies are the NOOPs'; `storm_ms` is how long the storm took (release to the last
-//!   reply), `during_*` are the NOOPs sent meanwhile, `storm_retrs` the RETRs checked.
+//!   reply), `during_*` are the NOOPs sent meanwhile, `storm_retrs` the RETRs checked. With
+//!   `--control PORT` a second prober sends the same NOOPs, half a step later, to a server the
+//!   storm does not pass through (the origin): `control_*`, what the shared machine alone does.
 //!
 //! - `spawn`: COUNT times, runs `/bin/sh -c CMD` (`-t CMD`) with its stdin fed from `-i FILE`
 //!   (or closed at once) and its stdout read to the end, as pop3filter runs a transformation;

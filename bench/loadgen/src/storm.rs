@@ -7,7 +7,7 @@ use crate::pop3::{verify, Conn};
 use crate::report::{json_str, percentile, summary, Tally};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Storm threads need little stack: a Conn and a few vectors.
 const STACK: usize = 256 * 1024;
@@ -63,18 +63,20 @@ fn storm_session(cfg: &Config, ready: &Barrier, left: &AtomicUsize) -> (Tally, O
 
 /// The prober: one NOOP every `interval` on a fixed schedule (a late one goes at once), each
 /// timed from sending it to its reply; at least COUNT of them, and on while the storm lasts.
-/// Returns when each was sent (from `start`) and how long it took, in ms.
+/// The schedule starts `offset` after `start`. Returns when each was sent (ms from `start`)
+/// and how long it took (ms).
 fn probe(
     cfg: &Config,
     c: &mut Conn,
     t: &mut Tally,
     start: Instant,
+    offset: Duration,
     left: &AtomicUsize,
 ) -> Vec<(f64, f64)> {
     let mut samples = Vec::with_capacity(cfg.count);
     let mut k = 0u32;
     while (k as usize) < cfg.count || left.load(Ordering::Relaxed) > 0 {
-        let due = start + cfg.interval * k;
+        let due = start + offset + cfg.interval * k;
         k += 1;
         let now = Instant::now();
         if due > now {
@@ -97,18 +99,48 @@ fn probe(
     samples
 }
 
+/// The NOOPs sent while the storm lasted (the first `storm_ms`), sorted.
+fn during(samples: &[(f64, f64)], storm_ms: f64) -> Vec<f64> {
+    let mut during: Vec<f64> = samples
+        .iter()
+        .filter(|(at, _)| *at < storm_ms)
+        .map(|(_, ms)| *ms)
+        .collect();
+    during.sort_by(|a, b| a.total_cmp(b));
+    during
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.4}")
+}
+
 pub fn mode_storm(cfg: &Config) -> String {
     let mut noop = Tally::default();
-    let mut prober = match Conn::open(cfg, cfg.addr, Vec::new()).and_then(|mut c| {
-        c.login(cfg)?;
-        Ok(c)
-    }) {
+    let logged_in = |addr| {
+        Conn::open(cfg, addr, Vec::new()).and_then(|mut c| {
+            c.login(cfg)?;
+            Ok(c)
+        })
+    };
+    let mut prober = match logged_in(cfg.addr) {
         Ok(c) => c,
         Err(e) => {
             noop.error(format!("prober: {e}"));
             return summary("storm", &mut noop, 0.0, &[]);
         }
     };
+    // The control: the same NOOPs to another server (the origin itself), which the storm
+    // loads only through the machine they share.
+    let mut control = match cfg.control.map(logged_in) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            noop.error(format!("control prober: {e}"));
+            return summary("storm", &mut noop, 0.0, &[]);
+        }
+    };
+    let mut ctl = Tally::default();
+    let mut ctl_samples = Vec::new();
     let sessions = cfg.clients;
     let ready = Barrier::new(sessions + 1);
     let left = AtomicUsize::new(sessions);
@@ -129,10 +161,18 @@ pub fn mode_storm(cfg: &Config) -> String {
                 })
                 .expect("a storm thread");
         }
-        // Every session logged in (or failed): the storm breaks, and the probing starts.
+        // Every session logged in (or failed): the storm breaks, and the probing starts (the
+        // control's half a step later, so that the two probers do not send together).
         ready.wait();
         started = Instant::now();
-        samples = probe(cfg, &mut prober, &mut noop, started, &left);
+        let control = control.as_mut().map(|c| {
+            let (left, ctl) = (&left, &mut ctl);
+            s.spawn(move || probe(cfg, c, ctl, started, cfg.interval / 2, left))
+        });
+        samples = probe(cfg, &mut prober, &mut noop, started, Duration::ZERO, &left);
+        if let Some(h) = control {
+            ctl_samples = h.join().unwrap();
+        }
     });
     let open_s = (started - open_start).as_secs_f64();
     if let Err(e) = prober.command("QUIT\r\n", false) {
@@ -140,19 +180,23 @@ pub fn mode_storm(cfg: &Config) -> String {
     }
     let (mut storm, last) = storm.into_inner().unwrap();
     let storm_ms = last.map_or(0.0, |l| (l - started).as_secs_f64() * 1e3);
-    // The NOOPs sent while the storm lasted.
-    let mut during: Vec<f64> = samples
-        .iter()
-        .filter(|(at, _)| *at < storm_ms)
-        .map(|(_, ms)| *ms)
-        .collect();
-    during.sort_by(|a, b| a.total_cmp(b));
+    let during = during(&samples, storm_ms);
+    if let Some(c) = control.as_mut() {
+        if let Err(e) = c.command("QUIT\r\n", false) {
+            ctl.error(format!("control prober: {e}"));
+        }
+    }
+    let ctl_during = self::during(&ctl_samples, storm_ms);
+    ctl.lat_ms.sort_by(|a, b| a.total_cmp(b));
     let (noop_errors, noop_first) = (noop.errors, noop.first_error.clone());
     let (storm_errors, storm_first) = (storm.errors, storm.first_error.take());
-    // The run's errors are both kinds; the prober's first error goes first.
-    noop.errors += storm.errors;
+    // The run's errors are every kind; the prober's first error goes first.
+    noop.errors += storm.errors + ctl.errors;
     if noop.first_error.is_none() {
         noop.first_error.clone_from(&storm_first);
+    }
+    if noop.first_error.is_none() {
+        noop.first_error.clone_from(&ctl.first_error);
     }
     let opt = |s: &Option<String>| s.as_deref().map_or("null".into(), json_str);
     let extra = [
@@ -177,7 +221,24 @@ pub fn mode_storm(cfg: &Config) -> String {
         ("storm_first_error", opt(&storm_first)),
         ("storm_msg_bytes", storm.msg_bytes.to_string()),
     ];
+    let mut extra = extra.to_vec();
+    if control.is_some() {
+        let l = &ctl.lat_ms;
+        extra.extend([
+            ("control_samples", l.len().to_string()),
+            ("control_p50_ms", ms(percentile(l, 0.5))),
+            ("control_p99_ms", ms(percentile(l, 0.99))),
+            ("control_max_ms", ms(l.last().copied().unwrap_or(0.0))),
+            ("control_during", ctl_during.len().to_string()),
+            ("control_during_p50_ms", ms(percentile(&ctl_during, 0.5))),
+            (
+                "control_during_max_ms",
+                ms(ctl_during.last().copied().unwrap_or(0.0)),
+            ),
+            ("control_errors", ctl.errors.to_string()),
+        ]);
+    }
     let elapsed = open_start.elapsed().as_secs_f64();
-    noop.rx_bytes += storm.rx_bytes + prober.rx;
+    noop.rx_bytes += storm.rx_bytes + prober.rx + control.map_or(0, |c| c.rx);
     summary("storm", &mut noop, elapsed, &extra)
 }
