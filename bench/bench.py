@@ -1608,11 +1608,12 @@ def markdown_censor(an, L):
              "ends) from a file in the page cache and writes to /dev/null. (a) a censor list that matches "
              "nothing in it (`video/*`; altermime `--remove='video/.*'`), (b) the big part censored "
              "(`application/x-cd-image`). Wall time: the median of %d runs for cat and stripmime (%d per "
-             "round), of %d for the others; peak RSS from one run under GNU time (`%%M`); the last two "
+             "round), of %d for the others, with the CPU time (user + system) of the same runs; peak RSS from one run under GNU time (`%%M`); the last two "
              "columns on a 1 MiB message of the same shape." % (sa.get("size", "?"), a.big_mib, a.rounds * a.fast_reps,
                                               a.fast_reps, a.rounds))
     L.append("")
-    L.append("| tool | (a) ms | (a) peak RSS KiB | (b) ms | (b) peak RSS KiB | ÷ stripmime (a) / (b) | "
+    L.append("| tool | (a) wall ms (CPU ms) | (a) peak RSS KiB | (b) wall ms (CPU ms) | (b) peak RSS KiB | "
+             "÷ stripmime (a) / (b) | "
              "peak RSS KiB, 1 MiB (a) / (b) | what it writes (1 MiB message) |")
     L.append("|---|---|---|---|---|---|---|---|")
     cmd = {"cat": "`cat`", "stripmime": "`stripmime` (FILTER_MEDIAS)",
@@ -1624,7 +1625,8 @@ def markdown_censor(an, L):
         cells = []
         for case in CASES:
             w = "C" + case
-            cells += [ms(an.get(w, "wall", tool), 1), kib_(an.get(w, "rss", tool))]
+            cells += ["%s (%s)" % (ms(an.get(w, "wall", tool), 1), ms(an.get(w, "cpu", tool), 0)),
+                      kib_(an.get(w, "rss", tool))]
         ratios = []
         for case in CASES:
             t, sm = an.get("C" + case, "wall", tool), an.get("C" + case, "wall", "stripmime")
