@@ -1448,9 +1448,9 @@ def markdown(an):
         % meta.get("openssl", "?").split(" (")[0] if b.tls else "")
              + ("; censor part: %s, Python %s" % (meta.get("altermime"), meta.get("python")) if b.censor else ""))
     L.append("- %d rounds per workload, targets interleaved (see the notes); "
-             "every figure is the median over the rounds; in parentheses the ratio to `direct`; "
-             "last column: pop3filter's figure divided by nginx's (below 1 is better for times and CPU, "
-             "above 1 for rates)." % a.rounds)
+             "every figure is the median over the rounds; in parentheses the ratio to `direct`%s." % (
+                 a.rounds, "; last column: pop3filter's figure divided by nginx's (below 1 is better for times "
+                 "and CPU, above 1 for rates)" if b.plain or b.tls else ""))
     L.append("")
     if b.plain:
         markdown_plain(an, L)
