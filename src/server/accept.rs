@@ -5,6 +5,7 @@
 //! way is retried first; no client is accepted while one of them still waits.
 
 use super::{Kind, Server, ACCEPT_BURST, ACCEPT_RETRY};
+use crate::metrics::Outcome;
 use crate::net::out_of_resources;
 use crate::pop3::{Session, State};
 use crate::spcp::Manager;
@@ -79,7 +80,7 @@ impl Server {
             Ok(_) => {}
             Err(e) => {
                 log::warn!("cannot take client {addr}: {e}");
-                self.ctx.metrics.session_closed();
+                self.ctx.metrics.session_closed(Outcome::Error);
             }
         }
     }
@@ -90,6 +91,7 @@ impl Server {
             Ok(m) => {
                 m.sync(&mut self.ctx);
                 self.managers.put(m);
+                self.ctx.metrics.managers_open += 1;
             }
             Err(e) => log::warn!("cannot take management client {addr}: {e}"),
         }
