@@ -147,14 +147,12 @@ impl Scraper {
 
     /// Reads what fits of the request and answers it once it is whole (or refused).
     fn read_request(&mut self, ctx: &Ctx) -> io::Result<ScrapeState> {
+        let mut chunk = [0u8; 4096];
         while self.sock.readable && !self.sock.eof && self.input.len() < http::MAX_REQUEST {
-            let have = self.input.len();
-            self.input.resize(http::MAX_REQUEST, 0);
-            let read = self.sock.io.read(&mut self.input[have..]);
-            self.input.truncate(have + *read.as_ref().unwrap_or(&0));
-            match read {
+            let room = (http::MAX_REQUEST - self.input.len()).min(chunk.len());
+            match self.sock.io.read(&mut chunk[..room]) {
                 Ok(0) => self.sock.eof = true,
-                Ok(_) => {}
+                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
