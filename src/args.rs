@@ -6,9 +6,10 @@
 
 use crate::filter::{Censoring, FilterConfig};
 use crate::spcp::auth::Credentials;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+mod metrics;
 mod tls;
 pub use tls::{OriginTls, TlsOptions};
 
@@ -65,6 +66,8 @@ pub struct Config {
     pub tls: TlsOptions,
     /// Most filter processes running at once (more wait their turn).
     pub max_filters: usize,
+    /// Where the HTTP metrics endpoint listens (`--metrics`); none by default.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The management (SPCP) listener.
@@ -181,6 +184,7 @@ fn options() -> getopts::Options {
         "N",
     );
     tls::options(&mut o);
+    metrics::options(&mut o);
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -191,6 +195,7 @@ pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
                   [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N]\n\
+                  [--metrics [ADDR:]PORT]\n\
                   [TLS OPTIONS] [-v] [-h]\n\
                   <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
@@ -327,6 +332,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 .ok_or_else(|| format!("invalid --max-filters '{n}': expected 1 or more"))?,
         },
         tls: tls::parse(&m)?,
+        metrics: metrics::parse(&m)?,
     })))
 }
 
@@ -378,6 +384,12 @@ mod tests {
         );
         assert!(run(&["-g", "-1", "h"]).is_err());
         assert!(c.management.credentials.is_empty());
+        assert_eq!(c.metrics, None, "no metrics listener unless asked");
+        assert_eq!(
+            config(&["--metrics", "9100", "h"]).metrics,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert!(run(&["--metrics", "x", "h"]).is_err());
     }
 
     #[test]

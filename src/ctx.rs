@@ -1,7 +1,7 @@
 //! What every connection of the loop shares: who owns a source ([`Owner`]), what a source is
 //! to its owner ([`Endpoint`]), and the context the loop lends to every hook ([`Ctx`]).
 //!
-//! These live below `server.rs` so that the connections (`pop3/`, `spcp/`) can name them
+//! These live below `server.rs` so that the connections (`pop3/`, `spcp/`, `scrape/`) can name them
 //! without importing the loop that drives them.
 
 use crate::args::Config;
@@ -21,6 +21,8 @@ pub enum Owner {
     Session(usize),
     /// A management connection, by slot.
     Manager(usize),
+    /// A connection to the metrics endpoint, by slot.
+    Scraper(usize),
     /// The signal pipe.
     Signals,
 }
@@ -42,6 +44,8 @@ pub enum Endpoint {
     FilterExit,
     /// A management connection's socket.
     Manager,
+    /// A metrics scraper's socket.
+    Scraper,
     /// The signal pipe's read end.
     Signal,
 }

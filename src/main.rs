@@ -12,6 +12,7 @@ mod metrics;
 mod net;
 mod pop3;
 mod resolve;
+mod scrape;
 mod server;
 mod signals;
 mod slab;

@@ -1,5 +1,5 @@
-//! The event loop: listeners, POP3 sessions, management connections, and the dispatch of
-//! readiness between them.
+//! The event loop: listeners, POP3 sessions, management connections, metrics scrapers, and
+//! the dispatch of readiness between them.
 //!
 //! One thread. Each turn polls the selector, dispatches every item of the batch to the
 //! connection that owns the source (through the `stm` driver), lets connections that yielded
@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::net::tls::Tls;
 use crate::pop3::{Readiness, Session, State};
 use crate::resolve::Resolver;
+use crate::scrape::{ScrapeState, Scraper};
 use crate::signals::Signals;
 use crate::slab::Slab;
 use crate::spcp::{Manager, MgmtState};
@@ -44,6 +45,20 @@ enum Kind {
     /// POP3 in TLS from the first byte.
     Pop3s,
     Management,
+    /// The HTTP endpoint of `--metrics`.
+    Metrics,
+}
+
+impl Kind {
+    /// How the log names a listener of this kind, after its address.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Pop3 => "",
+            Kind::Pop3s => " (POP3S)",
+            Kind::Management => " (management)",
+            Kind::Metrics => " (metrics)",
+        }
+    }
 }
 
 struct Listener {
@@ -59,6 +74,7 @@ pub struct Server {
     listeners: Vec<Listener>,
     sessions: Slab<Session>,
     managers: Slab<Manager>,
+    scrapers: Slab<Scraper>,
     serial: u64,
     runnable: Vec<Owner>,
     accept_paused_until: Option<Instant>,
@@ -69,8 +85,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listeners: POP3 on every configured address (at least one must work), and
-    /// the management listener.
+    /// Binds the listeners: POP3 on every configured address (at least one must work), the
+    /// management listener and, with `--metrics`, the metrics listener.
     pub fn new(config: Config, tls: Tls) -> io::Result<Server> {
         let mut selector = Selector::new(1024)?;
         let resolver = Resolver::new(selector.waker());
@@ -87,20 +103,15 @@ impl Server {
                 .iter()
                 .map(move |ip| (SocketAddr::new(*ip, port), Kind::Pop3s))
         });
-        for (addr, kind) in pop3.chain(pop3s).chain([(mgmt, Kind::Management)]) {
+        let metrics = config.metrics.map(|addr| (addr, Kind::Metrics));
+        let own = [(mgmt, Kind::Management)].into_iter().chain(metrics);
+        for (addr, kind) in pop3.chain(pop3s).chain(own) {
             match listen::listen(addr) {
                 Ok(socket) => {
                     let owner = Owner::Listener(listeners.len());
                     let token =
                         selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
-                    log::info!(
-                        "listening on {addr}{}",
-                        match kind {
-                            Kind::Management => " (management)",
-                            Kind::Pop3s => " (POP3S)",
-                            Kind::Pop3 => "",
-                        }
-                    );
+                    log::info!("listening on {addr}{}", kind.label());
                     listeners.push(Listener {
                         socket,
                         token,
@@ -108,9 +119,10 @@ impl Server {
                         ready: true,
                     });
                 }
-                Err(e) if kind == Kind::Management => {
+                Err(e) if matches!(kind, Kind::Management | Kind::Metrics) => {
                     return Err(io::Error::other(format!(
-                        "cannot listen on {addr} (management): {e}"
+                        "cannot listen on {addr}{}: {e}",
+                        kind.label()
                     )))
                 }
                 Err(e) => {
@@ -119,7 +131,10 @@ impl Server {
                 }
             }
         }
-        if !listeners.iter().any(|l| l.kind != Kind::Management) {
+        if !listeners
+            .iter()
+            .any(|l| matches!(l.kind, Kind::Pop3 | Kind::Pop3s))
+        {
             return Err(io::Error::other(format!(
                 "cannot listen: {}",
                 errors.join("; ")
@@ -153,6 +168,7 @@ impl Server {
             listeners,
             sessions: Slab::default(),
             managers: Slab::default(),
+            scrapers: Slab::default(),
             serial: 0,
             runnable: Vec::new(),
             accept_paused_until: None,
@@ -220,8 +236,8 @@ impl Server {
         }
     }
 
-    /// Stops accepting and closes management connections; sessions in progress may finish
-    /// within the grace period. A second signal ends the grace period at once.
+    /// Stops accepting and closes management and scrape connections; sessions in progress may
+    /// finish within the grace period. A second signal ends the grace period at once.
     fn begin_shutdown(&mut self) {
         if self.shutdown.is_some() {
             log::info!("second signal: closing every session now");
@@ -240,6 +256,11 @@ impl Server {
         for slot in self.managers.indices() {
             if let Some(mut m) = self.managers.remove(slot) {
                 stm::jump(&mut m, &mut self.ctx, MgmtState::Done);
+            }
+        }
+        for slot in self.scrapers.indices() {
+            if let Some(mut s) = self.scrapers.remove(slot) {
+                stm::jump(&mut s, &mut self.ctx, ScrapeState::Done);
             }
         }
     }
@@ -272,7 +293,7 @@ impl Server {
             None if self.listeners.iter().any(|l| l.ready) => Some(Duration::ZERO),
             None => None,
         };
-        let busy = self.sessions.len() > 0 || self.ctx.orphans.len() > 0;
+        let busy = self.sessions.len() > 0 || self.ctx.orphans.len() > 0 || self.scrapers.len() > 0;
         let tick = busy.then(|| self.next_tick.saturating_duration_since(now));
         match (accept, tick) {
             (Some(a), Some(t)) => Some(a.min(t)),
@@ -310,6 +331,17 @@ impl Server {
                 if m.take_more() {
                     self.runnable.push(owner);
                 }
+            }
+            Owner::Scraper(slot) => {
+                let Some(s) = self.scrapers.get_mut(slot) else {
+                    return;
+                };
+                s.note(ev.readable, ev.writable);
+                if stm::read(s, &mut self.ctx, &()) == ScrapeState::Done {
+                    self.scrapers.remove(slot);
+                    return;
+                }
+                s.sync(&mut self.ctx);
             }
         }
     }
@@ -392,7 +424,8 @@ impl Server {
         (self.ctx.config.timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
-    /// Ends what has been inactive for the whole timeout, and reaps killed filters.
+    /// Ends what has been inactive for the whole timeout and scrapers past their deadline, and
+    /// reaps killed filters.
     fn tick(&mut self) {
         let now = Instant::now();
         self.next_tick = now + self.tick_interval();
@@ -407,6 +440,14 @@ impl Server {
                     let next = s.expire(ctx);
                     stm::jump(s, ctx, next)
                 });
+            }
+        }
+        for slot in self.scrapers.indices() {
+            let expired = self.scrapers.get_mut(slot).filter(|s| now >= s.deadline());
+            if let Some(s) = expired {
+                let next = s.expire();
+                stm::jump(s, &mut self.ctx, next);
+                self.scrapers.remove(slot);
             }
         }
         self.ctx.orphans.reap();

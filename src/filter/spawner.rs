@@ -96,6 +96,11 @@ impl Spawner {
         self.admit();
     }
 
+    /// Filters running or being started (places taken).
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
     /// A session that was waiting no longer needs a place.
     pub fn leave(&mut self, slot: usize, serial: u64) {
         self.waiting.retain(|&w| w != (slot, serial));

@@ -13,7 +13,8 @@
 //! - a peer that closes without `close_notify` reads as an ordinary end of stream (POP3 has
 //!   its own end: QUIT), and a TLS error is an `io::Error` whose text names the reason.
 //!
-//! The handshake needs no state of its own: reads and writes drive it.
+//! The handshake needs no state of its own: reads and writes drive it. The stream only notes
+//! how it ended, once ([`Stream::take_handshake`]), for the daemon's counters.
 
 use mio::net::TcpStream;
 use rustls::{ClientConnection, Connection, ServerConnection};
@@ -41,12 +42,28 @@ const TLS_SEND_LIMIT: usize = 16 * 1024;
 pub struct Stream {
     sock: TcpStream,
     tls: Option<Box<Connection>>,
+    /// A handshake runs and its end has not been noted.
+    handshaking: bool,
+    /// How the handshake ended (true: completed; false: a TLS error), until taken.
+    handshake_end: Option<bool>,
 }
 
 impl Stream {
     /// A plain stream.
     pub fn plain(sock: TcpStream) -> Stream {
-        Stream { sock, tls: None }
+        Stream {
+            sock,
+            tls: None,
+            handshaking: false,
+            handshake_end: None,
+        }
+    }
+
+    /// How the handshake ended, once: `Some(true)` when it completed, `Some(false)` when it
+    /// failed with a TLS error; `None` while it runs, after it was taken, or without TLS. A
+    /// peer that goes away in the middle of a handshake is neither.
+    pub fn take_handshake(&mut self) -> Option<bool> {
+        self.handshake_end.take()
     }
 
     /// The socket underneath.
@@ -75,6 +92,7 @@ impl Stream {
 
     fn start(&mut self, mut conn: Connection) {
         conn.set_buffer_limit(Some(TLS_SEND_LIMIT));
+        self.handshaking = conn.is_handshaking();
         self.tls = Some(Box::new(conn));
     }
 
@@ -147,9 +165,16 @@ impl Read for Stream {
                 Ok(_) => {
                     // 0 is the socket's end: the reader says so on the next turn.
                     if let Err(e) = tls.process_new_packets() {
+                        if std::mem::take(&mut self.handshaking) {
+                            self.handshake_end = Some(false);
+                        }
                         // Tell the peer why (an alert), then fail.
                         let _ = send_records(tls, &mut self.sock);
                         return Err(tls_error(e));
+                    }
+                    if self.handshaking && !tls.is_handshaking() {
+                        self.handshaking = false;
+                        self.handshake_end = Some(true);
                     }
                     send_records(tls, &mut self.sock)?;
                 }

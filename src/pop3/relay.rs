@@ -23,6 +23,7 @@ use crate::net::{Side, Transport};
 use buffer::RingBuffer;
 use std::collections::VecDeque;
 use std::io;
+use std::time::{Duration, Instant};
 
 /// Commands in flight at most; a client pipelining more waits for replies.
 const MAX_PENDING: usize = 64;
@@ -70,6 +71,8 @@ enum Reply {
 struct Pending {
     purpose: Purpose,
     reply: Reply,
+    /// When a RETR was forwarded (for the daemon's RETR duration histogram).
+    since: Option<Instant>,
 }
 
 impl Pending {
@@ -89,6 +92,8 @@ pub struct Stats {
     pub to_origin: u64,
     /// The user, from USER, APOP or AUTH.
     pub user: Option<String>,
+    /// RETR commands forwarded to the origin.
+    pub retrs: u64,
 }
 
 /// SASL exchange in progress.
@@ -134,6 +139,9 @@ pub struct Relay {
     held: Vec<u8>,
     /// TLS on either side: what is offered, what is in force, what is due.
     pub tls: TlsFlags,
+    /// How long each RETR answered since the session last looked took, from the command
+    /// forwarded to the last byte of its reply written to the client (the session empties it).
+    pub retr_times: Vec<Duration>,
 }
 
 impl Relay {
@@ -160,6 +168,7 @@ impl Relay {
             diverted: false,
             held: Vec::new(),
             tls: TlsFlags::default(),
+            retr_times: Vec::new(),
         }
     }
 
@@ -178,14 +187,26 @@ impl Relay {
             parser: ResponseParser::new(expect),
             started: false,
         };
-        self.pending.push_back(Pending { purpose, reply });
+        self.pending.push_back(Pending {
+            purpose,
+            reply,
+            since: None,
+        });
     }
 
     fn push_local(&mut self, bytes: &[u8]) {
         self.pending.push_back(Pending {
             purpose: Purpose::Client(Keyword::Other),
             reply: Reply::Local(bytes.to_vec()),
+            since: None,
         });
+    }
+
+    /// The head reply is complete (its last byte written, or replaced): the next takes over.
+    fn pop_head(&mut self) {
+        if let Some(since) = self.pending.pop_front().and_then(|p| p.since) {
+            self.retr_times.push(since.elapsed());
+        }
     }
 
     // ---- what each side wants (the session turns this into selector interest) ----
@@ -335,7 +356,7 @@ impl Relay {
     pub fn end_diverted(&mut self) {
         self.diverted = false;
         self.held.clear();
-        self.pending.pop_front();
+        self.pop_head();
     }
 
     /// The transformation could not be started: the body is relayed as it is.

@@ -12,7 +12,7 @@ use super::relay::{Fault, Relay};
 use super::State;
 use crate::args::OriginTls;
 use crate::ctx::{Ctx, Endpoint, Owner};
-use crate::metrics::CensorCounts;
+use crate::metrics::{CensorCounts, Outcome, TlsSide};
 use crate::net::{Side, Stream};
 use crate::resolve::Job;
 use mio::net::TcpStream;
@@ -61,11 +61,13 @@ pub struct Session {
     resolved: Option<Result<Vec<SocketAddr>, String>>,
     relay: Relay,
     ending: String,
+    /// Why it ended, for the daemon's counters (set with `ending`).
+    outcome: Option<Outcome>,
     more: bool,
     filter: Option<Box<filter_run::FilterRun>>,
     last_active: Instant,
-    /// Bytes already added to the daemon's counter.
-    reported: u64,
+    /// What was already added to the daemon's counters.
+    reported: Reported,
     /// How the origin side was secured, for the closing log line.
     origin_tls: String,
     /// What the censor did in this session.
@@ -119,10 +121,11 @@ impl Session {
             resolved: None,
             relay,
             ending: String::new(),
+            outcome: None,
             more: false,
             filter: None,
             last_active: Instant::now(),
-            reported: 0,
+            reported: Reported::default(),
             origin_tls: "plain".to_string(),
             censored: CensorCounts::default(),
         };
@@ -194,18 +197,36 @@ impl Session {
         self.relay.censor = ctx.config.filter.censor.is_on();
     }
 
-    /// Adds the bytes written since the last report to the daemon's counter.
+    /// Adds what happened since the last report to the daemon's counters: bytes, RETRs
+    /// forwarded and completed, TLS handshakes that ended.
     fn report(&mut self, ctx: &mut Ctx) {
         let stats = &self.relay.stats;
-        let total = stats.to_client + stats.to_origin;
-        ctx.metrics.bytes_relayed += total - self.reported;
-        self.reported = total;
+        let m = &mut ctx.metrics;
+        m.bytes_to_client += stats.to_client - self.reported.to_client;
+        m.bytes_to_origin += stats.to_origin - self.reported.to_origin;
+        m.retrs += stats.retrs - self.reported.retrs;
+        self.reported = Reported {
+            to_client: stats.to_client,
+            to_origin: stats.to_origin,
+            retrs: stats.retrs,
+        };
+        for d in self.relay.retr_times.drain(..) {
+            m.retr_duration.observe(d);
+        }
+        if let Some(ok) = self.client.io.take_handshake() {
+            m.tls_handshake(TlsSide::Client, ok);
+        }
+        if let Some((origin, _)) = &mut self.origin {
+            if let Some(ok) = origin.io.take_handshake() {
+                m.tls_handshake(TlsSide::Origin, ok);
+            }
+        }
     }
 
     /// Ends the session now (shutdown): both sides closed, no QUIT sent for the client, its
     /// filter killed.
     pub fn abort(&mut self, ctx: &mut Ctx) -> State {
-        self.ending = "closed at shutdown".to_string();
+        self.set_ending(Outcome::Shutdown, "closed at shutdown");
         stm::jump(self, ctx, State::Done)
     }
 
@@ -231,6 +252,9 @@ impl Session {
         log::debug!("session {}: inactive in {state}", self.serial);
         match state {
             State::Resolving | State::Connecting => {
+                if self.origin.is_some() {
+                    ctx.metrics.origin_connect_failures += 1; // a connect in progress
+                }
                 let origin = &ctx.config.origin;
                 self.failure = Some(format!(
                     "cannot connect to {}:{}: timed out",
@@ -239,15 +263,23 @@ impl Session {
                 State::Error
             }
             State::Hello | State::Copy if self.relay.owes_replies() => {
+                if self.relay.has_client_output() && !self.client.writable {
+                    // The replies wait for a client that does not read, not for the origin.
+                    self.outcome = Some(Outcome::Timeout);
+                    return self.origin_gone("client did not read in time");
+                }
                 self.origin_gone("origin did not answer in time")
             }
             State::Hello | State::Copy => {
-                self.ending = "inactivity timeout".to_string();
+                self.set_ending(Outcome::Timeout, "inactivity timeout");
                 self.relay.say(b"-ERR Disconnected for inactivity\r\n");
                 State::Error
             }
             State::Filter => self.filter_timed_out(ctx),
-            State::Error => self.end("inactivity timeout while reporting an error"),
+            State::Error => self.end(
+                Outcome::Timeout,
+                "inactivity timeout while reporting an error",
+            ),
             State::Done => State::Done,
         }
     }
@@ -266,18 +298,37 @@ impl Session {
         s.closed |= closed;
     }
 
-    fn end(&mut self, why: &str) -> State {
+    /// Ends the session, unless why it ends was already said.
+    fn end(&mut self, outcome: Outcome, why: &str) -> State {
         if self.ending.is_empty() {
-            self.ending = why.to_string();
+            self.set_ending(outcome, why);
         }
         State::Done
+    }
+
+    /// Says why the session ends (for the log and the counters); a cause already named by a
+    /// timeout that leads here is kept for the counters.
+    fn set_ending(&mut self, outcome: Outcome, why: &str) {
+        self.ending = why.to_string();
+        self.outcome.get_or_insert(outcome);
+    }
+
+    /// The client's socket failed: a client that went away, or an error (TLS, say).
+    fn client_failed(&mut self, e: &io::Error) -> State {
+        let outcome = match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => Outcome::ClientClosed,
+            _ => Outcome::Error,
+        };
+        self.end(outcome, &format!("client error: {e}"))
     }
 
     /// Moves bytes in every direction until nothing moves, then decides what comes next.
     fn pump(&mut self, ctx: &Ctx) -> State {
         let state = self.stm.current();
         let Some((origin, _)) = &mut self.origin else {
-            return self.end("no origin");
+            return self.end(Outcome::Error, "no origin");
         };
         let client = &mut self.client;
         let relay = &mut self.relay;
@@ -299,7 +350,7 @@ impl Session {
             self.last_active = Instant::now();
         }
         match outcome {
-            Err(Fault::Client(e)) => return self.end(&format!("client error: {e}")),
+            Err(Fault::Client(e)) => return self.client_failed(&e),
             Err(Fault::Origin(e)) if !self.relay.client_greeted() => {
                 // Nothing reached the client yet: its greeting is the -ERR that says why.
                 self.failure = Some(format!("origin: {e}"));
@@ -314,12 +365,10 @@ impl Session {
         }
         // The last reply must have left the TLS layer too before the session ends.
         if self.relay.finished(self.client.eof) && self.client.flushed() {
-            let why = if self.relay.quit_sent() {
-                "quit"
-            } else {
-                "client closed"
+            return match self.relay.quit_sent() {
+                true => self.end(Outcome::Quit, "quit"),
+                false => self.end(Outcome::ClientClosed, "client closed"),
             };
-            return self.end(why);
         }
         if self.relay.diverted() {
             return State::Filter;
@@ -338,17 +387,18 @@ impl Session {
     fn origin_gone(&mut self, why: &str) -> State {
         if !self.relay.owes_replies() {
             if self.relay.drained() {
-                return self.end(why);
+                return self.end(Outcome::OriginError, why);
             }
             // The proxy still has something to say (an -ERR staged for a diverted RETR).
-            self.ending = why.to_string();
+            self.set_ending(Outcome::OriginError, why);
             return State::Error;
         }
-        self.ending = why.to_string();
+        self.set_ending(Outcome::OriginError, why);
         if self.relay.origin_lost() {
             State::Error
         } else {
-            self.end(&format!("{why} in the middle of a reply"))
+            let why = format!("{why} in the middle of a reply");
+            self.end(Outcome::OriginError, &why)
         }
     }
 
@@ -359,11 +409,21 @@ impl Session {
             Ok(())
         });
         match written {
-            Ok(_) if self.relay.drained() && self.client.flushed() => self.end("error reported"),
+            Ok(_) if self.relay.drained() && self.client.flushed() => {
+                self.end(Outcome::Error, "error reported")
+            }
             Ok(_) => State::Error,
-            Err(_) => self.end("error reported; client gone"),
+            Err(_) => self.end(Outcome::Error, "error reported; client gone"),
         }
     }
+}
+
+/// What a session already added to the daemon's counters.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reported {
+    to_client: u64,
+    to_origin: u64,
+    retrs: u64,
 }
 
 /// Changes a side to TLS when the relay says it is due (between two rounds, so that no byte
@@ -469,7 +529,8 @@ impl Machine<Ctx> for Session {
                 self.close_filter(ctx);
                 self.close_origin(ctx);
                 if let Some(why) = self.failure.take() {
-                    self.ending = why.clone();
+                    // Failures reported this way are the origin's: unreachable, TLS to it.
+                    self.set_ending(Outcome::OriginError, &why);
                     self.relay
                         .say(format!("-ERR pop3filter: {why}\r\n").as_bytes());
                 }
@@ -500,7 +561,8 @@ impl Machine<Ctx> for Session {
                     self.ending
                 );
                 self.report(ctx);
-                ctx.metrics.session_closed();
+                let outcome = self.outcome.unwrap_or(Outcome::Error);
+                ctx.metrics.session_closed(outcome);
                 State::Done
             }
         }

@@ -5,8 +5,10 @@
 //! way is retried first; no client is accepted while one of them still waits.
 
 use super::{Kind, Server, ACCEPT_BURST, ACCEPT_RETRY};
+use crate::metrics::Outcome;
 use crate::net::out_of_resources;
 use crate::pop3::{Session, State};
+use crate::scrape::{self, Scraper};
 use crate::spcp::Manager;
 use mio::net::TcpStream;
 use std::io;
@@ -38,6 +40,7 @@ impl Server {
                         Kind::Pop3 => self.open_session(stream, addr, false),
                         Kind::Pop3s => self.open_session(stream, addr, true),
                         Kind::Management => self.open_manager(stream, addr),
+                        Kind::Metrics => self.open_scraper(stream, addr),
                     },
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.listeners[i].ready = false
@@ -79,7 +82,7 @@ impl Server {
             Ok(_) => {}
             Err(e) => {
                 log::warn!("cannot take client {addr}: {e}");
-                self.ctx.metrics.session_closed();
+                self.ctx.metrics.session_closed(Outcome::Error);
             }
         }
     }
@@ -90,8 +93,28 @@ impl Server {
             Ok(m) => {
                 m.sync(&mut self.ctx);
                 self.managers.put(m);
+                self.ctx.metrics.managers_open += 1;
             }
             Err(e) => log::warn!("cannot take management client {addr}: {e}"),
+        }
+    }
+
+    /// A scraper, unless [`scrape::MAX_CONNECTIONS`] are open: then it is closed at once.
+    fn open_scraper(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if self.scrapers.len() >= scrape::MAX_CONNECTIONS {
+            log::debug!(
+                "metrics: {addr} closed: {} scrapers open",
+                self.scrapers.len()
+            );
+            return;
+        }
+        let slot = self.scrapers.vacant();
+        match Scraper::open(&mut self.ctx, slot, stream, addr) {
+            Ok(s) => {
+                s.sync(&mut self.ctx);
+                self.scrapers.put(s);
+            }
+            Err(e) => log::warn!("cannot take metrics client {addr}: {e}"),
         }
     }
 }

@@ -79,7 +79,7 @@ pub fn execute(req: &Request, login: &mut Login, ctx: &mut Ctx, peer: &str) -> (
     let m = &ctx.metrics;
     let response = match req.cmd {
         cmd::CONNECTIONS => no_args(req, || Response::ok(m.sessions_open.to_string())),
-        cmd::BYTES => no_args(req, || Response::ok(m.bytes_relayed.to_string())),
+        cmd::BYTES => no_args(req, || Response::ok(m.bytes_relayed().to_string())),
         cmd::ACCESSES => no_args(req, || Response::ok(m.sessions_accepted.to_string())),
         cmd::TRANSFORMATION => {
             let current = ctx.config.filter.command.clone().unwrap_or_default();

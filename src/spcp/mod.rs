@@ -225,6 +225,7 @@ impl Machine<Ctx> for Manager {
     fn on_arrival(&mut self, ctx: &mut Ctx, state: MgmtState) -> MgmtState {
         if state == MgmtState::Done {
             ctx.selector.remove(self.token);
+            ctx.metrics.managers_open = ctx.metrics.managers_open.saturating_sub(1);
             log::debug!("management: {} closed", self.peer);
         }
         state

@@ -173,5 +173,11 @@ impl Relay {
         cmd.write_to(&mut out);
         self.up_out.push(&out);
         self.push_origin(Purpose::Client(cmd.keyword), cmd.expect());
+        if cmd.keyword == Keyword::Retr {
+            self.stats.retrs += 1;
+            if let Some(p) = self.pending.back_mut() {
+                p.since = Some(std::time::Instant::now());
+            }
+        }
     }
 }

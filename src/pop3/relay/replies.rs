@@ -27,7 +27,7 @@ impl Relay {
                 true
             }
             Reply::Origin { parser, .. } if parser.is_done() => {
-                self.pending.pop_front();
+                self.pop_head();
                 true
             }
             Reply::Origin { .. } if self.down.is_empty() => false,

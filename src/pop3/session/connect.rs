@@ -11,6 +11,7 @@
 use super::{Session, State};
 use crate::args::OriginTls;
 use crate::ctx::{Ctx, Endpoint, Owner};
+use crate::metrics::{Outcome, TlsSide};
 use crate::net::out_of_resources;
 use crate::net::{Side, Stream};
 use crate::pop3::relay::Fault;
@@ -22,6 +23,9 @@ impl Session {
     pub(super) fn close_origin(&mut self, ctx: &mut Ctx) {
         if let Some((mut origin, token)) = self.origin.take() {
             self.origin_tls = origin.io.describe();
+            if let Some(ok) = origin.io.take_handshake() {
+                ctx.metrics.tls_handshake(TlsSide::Origin, ok);
+            }
             origin.io.close_notify();
             ctx.selector.remove(token);
             drop(origin);
@@ -65,6 +69,7 @@ impl Session {
                 }
                 Err(e) => {
                     log::debug!("session {}: connect to {addr}: {e}", self.serial);
+                    ctx.metrics.origin_connect_failures += 1;
                     last_error = Some(e);
                 }
             }
@@ -113,6 +118,7 @@ impl Session {
                     self.serial,
                     self.origin_addr
                 );
+                ctx.metrics.origin_connect_failures += 1;
                 self.failure = Some(e.to_string());
                 self.close_origin(ctx);
                 self.connect_next(ctx)
@@ -145,10 +151,11 @@ impl Session {
         let state = self.stm.current();
         match self.relay.read_client(&mut self.client) {
             Ok(_) if !self.client.eof => state,
-            Ok(_) => self.end("client closed before the origin answered"),
-            Err(Fault::Client(e)) | Err(Fault::Origin(e)) => {
-                self.end(&format!("client error: {e}"))
-            }
+            Ok(_) => self.end(
+                Outcome::ClientClosed,
+                "client closed before the origin answered",
+            ),
+            Err(Fault::Client(e)) | Err(Fault::Origin(e)) => self.client_failed(&e),
         }
     }
 }

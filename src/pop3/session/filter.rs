@@ -22,6 +22,7 @@ use super::{Readiness, Session};
 use crate::ctx::{Ctx, Endpoint, Owner};
 use crate::filter::spawner::Job;
 use crate::filter::{self, Process};
+use crate::metrics::Outcome;
 use crate::pop3::command::Keyword;
 use crate::pop3::relay::Fault;
 use crate::pop3::State;
@@ -221,7 +222,7 @@ impl Session {
         };
         let Some((origin, _)) = &mut self.origin else {
             self.filter = Some(run);
-            return self.end("no origin");
+            return self.end(Outcome::Error, "no origin");
         };
         let client = &mut self.client;
         let relay = &mut self.relay;
@@ -262,7 +263,7 @@ impl Session {
         let origin_gone = origin_eof && !run.unstuffer.is_done() && self.relay.body().is_empty();
         self.filter = Some(run);
         match outcome {
-            Err(Fault::Client(e)) => return self.end(&format!("client error: {e}")),
+            Err(Fault::Client(e)) => return self.client_failed(&e),
             Err(Fault::Origin(e)) => {
                 return self.filter_lost_origin(ctx, &format!("origin error: {e}"))
             }
@@ -316,9 +317,10 @@ impl Session {
                         self.serial
                     );
                     ctx.metrics.filter_failures += 1;
-                    return self.end(&format!(
+                    let why = format!(
                         "filter failed mid-message ({why}); client closed without the terminator"
-                    ));
+                    );
+                    return self.end(Outcome::Error, &why);
                 }
                 if !body_done {
                     return State::Filter; // consume the rest of the body first
@@ -342,7 +344,10 @@ impl Session {
         let released = self.filter.as_ref().is_some_and(|r| r.released);
         self.close_filter(ctx);
         if released {
-            return self.end(&format!("{why} in the middle of a reply"));
+            return self.end(
+                Outcome::OriginError,
+                &format!("{why} in the middle of a reply"),
+            );
         }
         self.relay.end_diverted();
         self.relay
@@ -375,8 +380,14 @@ impl Session {
             // The censor alone: the origin or the client stalled.
             return match (waiting_for_origin, run.released) {
                 (true, false) => self.filter_lost_origin(ctx, "origin did not answer in time"),
-                (true, true) => self.end("origin did not answer in time in the middle of a reply"),
-                (false, _) => self.end("client did not read in time in the middle of a reply"),
+                (true, true) => self.end(
+                    Outcome::OriginError,
+                    "origin did not answer in time in the middle of a reply",
+                ),
+                (false, _) => self.end(
+                    Outcome::Timeout,
+                    "client did not read in time in the middle of a reply",
+                ),
             };
         };
         let pid = process.pid();
@@ -394,7 +405,10 @@ impl Session {
             );
             return self.filter_lost_origin(ctx, "origin did not answer in time");
         } else if waiting_for_origin {
-            return self.end("origin did not answer in time in the middle of a reply");
+            return self.end(
+                Outcome::OriginError,
+                "origin did not answer in time in the middle of a reply",
+            );
         } else {
             log::warn!(
                 "session {}: filter pid {pid} made no progress; killed",

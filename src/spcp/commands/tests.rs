@@ -102,7 +102,8 @@ fn metrics_and_settings() {
     let mut c = ctx();
     let mut l = logged_in(&mut c);
     c.metrics.session_opened();
-    c.metrics.bytes_relayed = 1234;
+    c.metrics.bytes_to_client = 1000;
+    c.metrics.bytes_to_origin = 234;
     assert_eq!(run(&mut c, &mut l, cmd::CONNECTIONS, &[]).1, "1");
     assert_eq!(run(&mut c, &mut l, cmd::BYTES, &[]).1, "1234");
     assert_eq!(run(&mut c, &mut l, cmd::ACCESSES, &[]).1, "1");
