@@ -323,9 +323,14 @@ impl Censor {
     }
 
     /// How far the next body step goes in `avail` (not empty): to the end of a candidate
-    /// line, or to the next line start where a delimiter may begin.
+    /// line, or to the next line start where a delimiter may begin. A line is a candidate
+    /// only if it starts with `--` (or with `-` and `avail` ends there): every delimiter does,
+    /// so the lines of a text that start with one `-` are copied in the same run as the rest.
     fn body_step(&mut self, avail: &[u8]) -> usize {
-        if self.at_line_start && self.may_be_delimiter(avail[0]) {
+        if self.at_line_start
+            && self.may_be_delimiter(avail[0])
+            && avail.get(1).is_none_or(|&b| b == b'-')
+        {
             self.candidate = true;
             self.held.clear();
         }
@@ -336,15 +341,7 @@ impl Censor {
         if !self.frames.has_boundaries() {
             return avail.len();
         }
-        let mut from = 0;
-        while let Some(p) = crate::bytes::find_lf(&avail[from..]) {
-            let next = from + p + 1;
-            if next == avail.len() || avail[next] == b'-' {
-                return next;
-            }
-            from = next;
-        }
-        avail.len()
+        crate::bytes::find_dashed_line(avail)
     }
 
     /// Notes what a body step took: the line start, a candidate's bytes, and a delimiter at
