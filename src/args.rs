@@ -9,7 +9,9 @@ use crate::spcp::auth::Credentials;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+mod fleet;
 mod tls;
+pub use fleet::FleetOptions;
 pub use tls::{OriginTls, TlsOptions};
 
 /// The version, for `-v` and the logs.
@@ -63,6 +65,8 @@ pub struct Config {
     pub grace: Duration,
     /// TLS toward clients and toward the origin.
     pub tls: TlsOptions,
+    /// PROXY headers in, the client's address out.
+    pub fleet: FleetOptions,
     /// Most filter processes running at once (more wait their turn).
     pub max_filters: usize,
 }
@@ -181,6 +185,7 @@ fn options() -> getopts::Options {
         "N",
     );
     tls::options(&mut o);
+    fleet::options(&mut o);
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -191,7 +196,7 @@ pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
                   [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N]\n\
-                  [TLS OPTIONS] [-v] [-h]\n\
+                  [TLS OPTIONS] [FLEET OPTIONS] [-v] [-h]\n\
                   <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
@@ -327,6 +332,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 .ok_or_else(|| format!("invalid --max-filters '{n}': expected 1 or more"))?,
         },
         tls: tls::parse(&m)?,
+        fleet: fleet::parse(&m)?,
     })))
 }
 

@@ -146,6 +146,13 @@ impl Server {
             orphans: Orphans::default(),
             spawner,
             starved: Vec::new(),
+            listening: listeners
+                .iter()
+                .filter(|l| l.kind != Kind::Management)
+                .filter_map(|l| l.socket.local_addr().ok())
+                .collect(),
+            outgoing: Default::default(),
+            xclient_missing_logged: false,
             tls,
         };
         Ok(Server {

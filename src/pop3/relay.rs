@@ -51,6 +51,8 @@ enum Purpose {
     Probe,
     /// The proxy's own STLS to the origin (`starttls` mode); not relayed.
     OriginStls,
+    /// The proxy's own XCLIENT to the origin; not relayed.
+    Xclient,
     /// A client command.
     Client(Keyword),
 }
@@ -134,6 +136,12 @@ pub struct Relay {
     held: Vec<u8>,
     /// TLS on either side: what is offered, what is in force, what is due.
     pub tls: TlsFlags,
+    /// The XCLIENT line to send when the origin offers it (`--origin-xclient`).
+    pub xclient: Option<String>,
+    xclient_offered: bool,
+    xclient_missed: bool,
+    /// The greeting's start was looked at for the `[XCLIENT]` code.
+    greeting_checked: bool,
 }
 
 impl Relay {
@@ -160,6 +168,10 @@ impl Relay {
             diverted: false,
             held: Vec::new(),
             tls: TlsFlags::default(),
+            xclient: None,
+            xclient_offered: false,
+            xclient_missed: false,
+            greeting_checked: false,
         }
     }
 
@@ -405,7 +417,9 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 mod commands;
 mod replies;
 mod stls;
+mod xclient;
 pub use stls::TlsFlags;
+pub use xclient::xclient_line;
 
 #[cfg(test)]
 mod tests;

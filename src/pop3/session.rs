@@ -8,7 +8,7 @@
 //!
 //! Invariant: a socket is removed from the selector before it is closed.
 
-use super::relay::{Fault, Relay};
+use super::relay::{xclient_line, Fault, Relay};
 use super::State;
 use crate::args::OriginTls;
 use crate::ctx::{Ctx, Endpoint, Owner};
@@ -26,6 +26,7 @@ use stm::{Machine, Stm};
 mod connect;
 mod filter;
 mod filter_run;
+mod header;
 
 /// How many read-parse-write rounds one event may run before the session yields to others.
 pub(super) const ROUNDS_PER_EVENT: usize = 32;
@@ -51,6 +52,10 @@ pub struct Session {
     client: Side<Stream>,
     client_token: Token,
     client_addr: SocketAddr,
+    /// The address the client connected to, as a PROXY header gave it.
+    client_dest: Option<SocketAddr>,
+    /// Waiting for the PROXY header (HEADER).
+    header: Option<Box<header::HeaderWait>>,
     origin: Option<(Side<Stream>, Token)>,
     origin_addr: Option<SocketAddr>,
     addrs: Vec<SocketAddr>,
@@ -58,6 +63,8 @@ pub struct Session {
     failure: Option<String>,
     /// A connect has failed for want of descriptors (logged once).
     starved: bool,
+    /// Since when the session waits for a descriptor to reach the origin with.
+    starved_since: Option<Instant>,
     resolved: Option<Result<Vec<SocketAddr>, String>>,
     relay: Relay,
     ending: String,
@@ -91,7 +98,14 @@ impl Session {
         )?;
         let mut stream = Stream::plain(stream);
         let mut relay = Relay::new(ctx.config.buffer_size);
+        let fleet = &ctx.config.fleet;
+        let expects_header = fleet
+            .proxy_from
+            .iter()
+            .any(|n| n.contains(client_addr.ip()));
         match (&ctx.tls.server, implicit_tls) {
+            // Behind a load balancer the PROXY header comes first, TLS after it.
+            (Some(_), true) if expects_header => relay.tls.client = true,
             (Some(config), true) => {
                 stream.accept_tls(config.clone())?;
                 relay.tls.client = true;
@@ -103,8 +117,20 @@ impl Session {
         relay.tls.origin_starttls = ctx.tls.origin_mode == OriginTls::Starttls;
         let mut client = Side::new(stream);
         client.readable = false; // the registration reports data that is already there
+                                 // A client connection from one of our own origin connections: the origin address
+                                 // leads back here (through a NAT or another name for this host): a loop.
+        let looped = ctx.outgoing.contains(&client_addr);
+        let first = if looped {
+            State::Error
+        } else if expects_header {
+            State::Header
+        } else {
+            State::Resolving
+        };
         let mut session = Session {
-            stm: Stm::new(State::Resolving),
+            stm: Stm::new(first),
+            header: expects_header.then(|| Box::new(header::HeaderWait::new(implicit_tls))),
+            client_dest: None,
             slot,
             serial,
             client,
@@ -114,8 +140,9 @@ impl Session {
             origin_addr: None,
             addrs: Vec::new(),
             next_addr: 0,
-            failure: None,
+            failure: looped.then(|| "this connection comes from the proxy itself (a loop)".into()),
             starved: false,
+            starved_since: None,
             resolved: None,
             relay,
             ending: String::new(),
@@ -126,11 +153,15 @@ impl Session {
             origin_tls: "plain".to_string(),
             censored: CensorCounts::default(),
         };
-        log::info!(
-            "session {serial}: client {client_addr} connected, origin {}:{}",
-            ctx.config.origin.host,
-            ctx.config.origin.port
-        );
+        if expects_header {
+            log::debug!("session {serial}: {client_addr} connected; waiting for its PROXY header");
+        } else {
+            log::info!(
+                "session {serial}: client {client_addr} connected, origin {}:{}",
+                ctx.config.origin.host,
+                ctx.config.origin.port
+            );
+        }
         stm::start(&mut session, ctx);
         Ok(session)
     }
@@ -214,6 +245,9 @@ impl Session {
     /// open (through a child it left behind).
     pub fn deadline(&self, timeout: std::time::Duration) -> Instant {
         let idle = self.last_active + timeout;
+        if let Some(wait) = &self.header {
+            return idle.min(wait.deadline);
+        }
         match self.filter_linger() {
             Some(linger) => idle.min(self.last_active + linger.min(timeout)),
             None => idle,
@@ -230,6 +264,7 @@ impl Session {
         self.touch();
         log::debug!("session {}: inactive in {state}", self.serial);
         match state {
+            State::Header => self.header_timed_out(),
             State::Resolving | State::Connecting => {
                 let origin = &ctx.config.origin;
                 self.failure = Some(format!(
@@ -274,7 +309,7 @@ impl Session {
     }
 
     /// Moves bytes in every direction until nothing moves, then decides what comes next.
-    fn pump(&mut self, ctx: &Ctx) -> State {
+    fn pump(&mut self, ctx: &mut Ctx) -> State {
         let state = self.stm.current();
         let Some((origin, _)) = &mut self.origin else {
             return self.end("no origin");
@@ -328,6 +363,13 @@ impl Session {
             return self.origin_gone("origin closed the connection");
         }
         if state == State::Hello && self.relay.hello_done {
+            if self.relay.xclient_missed() && !ctx.xclient_missing_logged {
+                ctx.xclient_missing_logged = true;
+                log::warn!(
+                    "--origin-xclient: the origin's greeting does not offer XCLIENT (is this \
+                     proxy in its login_trusted_networks?); nothing sent (logged once)"
+                );
+            }
             return State::Copy;
         }
         state
@@ -438,6 +480,7 @@ impl Machine<Ctx> for Session {
 
     fn on_arrival(&mut self, ctx: &mut Ctx, state: State) -> State {
         match state {
+            State::Header => self.read_header(ctx),
             State::Resolving => {
                 let origin = &ctx.config.origin;
                 if let Some(ip) = origin.literal {
@@ -456,6 +499,9 @@ impl Machine<Ctx> for Session {
             State::Hello => {
                 if let Some((origin, _)) = &self.origin {
                     let _ = origin.io.tcp().set_nodelay(true);
+                }
+                if ctx.config.fleet.origin_xclient {
+                    self.relay.xclient = Some(xclient_line(self.client_addr, self.serial));
                 }
                 self.relay.expect_greeting();
                 self.pump(ctx)
@@ -509,6 +555,7 @@ impl Machine<Ctx> for Session {
     fn on_read(&mut self, ctx: &mut Ctx, state: State, ev: &Readiness) -> State {
         self.note(ev.endpoint, ev.readable, ev.writable, ev.closed);
         match state {
+            State::Header => self.read_header(ctx),
             State::Resolving => self.hold_client(),
             State::Connecting if ev.endpoint == Endpoint::Origin && ev.writable => {
                 match self.check_connected(ctx) {

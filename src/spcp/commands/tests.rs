@@ -27,6 +27,9 @@ fn ctx() -> Ctx {
         orphans: Orphans::default(),
         spawner,
         starved: Vec::new(),
+        listening: Vec::new(),
+        outgoing: Default::default(),
+        xclient_missing_logged: false,
         tls: Default::default(),
     }
 }
