@@ -23,6 +23,7 @@ fetchmail:fetchmail
 mpop:mpop
 socat:socat
 openssl:openssl
+haproxy:haproxy
 "
 [ $# -eq 0 ] || WANTED="$*"
 
