@@ -363,7 +363,10 @@ mod tests {
         p.stdin.as_mut().unwrap().write_all(b"body\n").unwrap();
         p.stdin = None;
         let out = read_all(&mut p);
-        assert_eq!(out, b"body\n|alice|pop.example.org|hello|text/plain|10.1.2.3|");
+        assert_eq!(
+            out,
+            b"body\n|alice|pop.example.org|hello|text/plain|10.1.2.3|"
+        );
         assert!(wait(&mut p).success());
     }
 
