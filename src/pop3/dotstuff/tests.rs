@@ -1,7 +1,6 @@
 //! Tests of the dot-stuffing codecs: split input, output windows of every size, real ring buffers.
 
 use super::*;
-use buffer::RingBuffer;
 
 /// Un-stuffs `input` given in two parts split at `cut`, through an output window of `room`
 /// bytes; returns (message, bytes consumed).
