@@ -31,8 +31,8 @@
 #       test origin has none, so that one bad-password test cannot stall the others.
 #   DOVECOT_HAPROXY_PORT=PORT  also a listener on PORT with `haproxy = yes`: every
 #       connection there must begin with a PROXY header (v1 or v2) from
-#       DOVECOT_HAPROXY_TRUSTED_NETWORKS (haproxy_trusted_networks; default
-#       "127.0.0.0/8 ::1/128").
+#       DOVECOT_HAPROXY_TRUSTED_NETWORKS (haproxy_trusted_networks; default, when
+#       the port is given, "127.0.0.0/8 ::1/128").
 set -eu
 
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
@@ -68,10 +68,11 @@ case ${DOVECOT_AUTH_PENALTY:-no} in
     *) die "DOVECOT_AUTH_PENALTY must be yes or no: $DOVECOT_AUTH_PENALTY" ;;
 esac
 HAPROXY_PORT=${DOVECOT_HAPROXY_PORT:-}
-HAPROXY_TRUSTED_NETWORKS=${DOVECOT_HAPROXY_TRUSTED_NETWORKS:-127.0.0.0/8 ::1/128}
+HAPROXY_TRUSTED_NETWORKS=${DOVECOT_HAPROXY_TRUSTED_NETWORKS:-}
 case $HAPROXY_PORT in
     '') HAPROXY_PORT=0 ;;
     *[!0-9]*) die "DOVECOT_HAPROXY_PORT must be a number: $HAPROXY_PORT" ;;
+    *) HAPROXY_TRUSTED_NETWORKS=${HAPROXY_TRUSTED_NETWORKS:-127.0.0.0/8 ::1/128} ;;
 esac
 for nets in "$TRUSTED_NETWORKS" "$HAPROXY_TRUSTED_NETWORKS"; do
     case $nets in
