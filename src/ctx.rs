@@ -65,6 +65,9 @@ pub struct Ctx {
     /// The local addresses of the connections to the origin: a client connection from one
     /// of them is the proxy itself (a loop through the origin address).
     pub outgoing: std::collections::HashSet<std::net::SocketAddr>,
+    /// Since when accept() has been failing for want of descriptors (cleared by the next
+    /// accept that works).
+    pub out_of_fds_since: Option<std::time::Instant>,
     /// `--origin-xclient` without the origin offering it was logged (once).
     pub xclient_missing_logged: bool,
     /// Sessions (slot, serial) that could not connect to the origin for want of a

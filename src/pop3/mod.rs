@@ -18,7 +18,7 @@ mod response;
 mod sasl;
 mod session;
 
-pub use session::{Readiness, Session};
+pub use session::{Readiness, Session, STARVED_LIMIT};
 
 use std::fmt;
 

@@ -23,6 +23,7 @@ use std::time::Instant;
 use stm::Stm;
 
 mod connect;
+pub use connect::STARVED_LIMIT;
 mod filter;
 mod filter_run;
 mod header;
@@ -120,6 +121,17 @@ impl Session {
                                  // A client connection from one of our own origin connections: the origin address
                                  // leads back here (through a NAT or another name for this host): a loop.
         let looped = ctx.outgoing.contains(&client_addr);
+        // A client that closed before it was even accepted (one link of a loop being undone)
+        // must not make the session connect to the origin: that would start the next link.
+        let mut probe = [0u8; 1];
+        if matches!(client.io.tcp().peek(&mut probe), Ok(0)) {
+            log::debug!("session {serial}: {client_addr} closed before it was served");
+            ctx.selector.remove(client_token);
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client closed before it was served",
+            ));
+        }
         let first = if looped {
             State::Error
         } else if expects_header {

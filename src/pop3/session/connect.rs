@@ -15,8 +15,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// How long a session may wait for a descriptor to reach the origin before it gives up.
-const STARVED_LIMIT: Duration = Duration::from_secs(5);
+/// How long a session may wait for a descriptor to reach the origin before it gives up (and,
+/// while the daemon is out of descriptors, for its origin's greeting).
+pub const STARVED_LIMIT: Duration = Duration::from_secs(5);
 
 /// An origin connection that reaches one of the daemon's own POP3 listeners: to the same host
 /// (the peer's address is our own end's) on a port the daemon listens on.
@@ -207,6 +208,13 @@ impl Session {
                 State::Error
             }
         }
+    }
+
+    /// Connected to the origin, no greeting yet, for longer than [`STARVED_LIMIT`].
+    pub fn waits_for_greeting(&self, now: Instant) -> bool {
+        self.stm.current() == State::Hello
+            && !self.relay.client_greeted()
+            && now.duration_since(self.last_active) >= STARVED_LIMIT
     }
 
     /// Reads what the client sends before the origin is there (it is kept, not lost).

@@ -30,6 +30,7 @@ fn ctx() -> Ctx {
         listening: Vec::new(),
         outgoing: Default::default(),
         xclient_missing_logged: false,
+        out_of_fds_since: None,
         tls: Default::default(),
     }
 }
