@@ -22,6 +22,17 @@
 #       process reads them there, as the user who started it).
 #   DOVECOT_POP3S_PORT=PORT  also an implicit-TLS (POP3S) listener on PORT
 #       (needs the certificate and key).
+#
+# Fleet (optional; without these variables nothing changes):
+#   DOVECOT_TRUSTED_NETWORKS="CIDR ..."  login_trusted_networks: peers there are
+#       greeted "+OK [XCLIENT] ..." and may send XCLIENT (a proxy's client address).
+#   DOVECOT_AUTH_PENALTY=yes  keep Dovecot's per-IP auth-failure penalty (a failed
+#       login delays the next logins from that IP by 2 s and more); by default the
+#       test origin has none, so that one bad-password test cannot stall the others.
+#   DOVECOT_HAPROXY_PORT=PORT  also a listener on PORT with `haproxy = yes`: every
+#       connection there must begin with a PROXY header (v1 or v2) from
+#       DOVECOT_HAPROXY_TRUSTED_NETWORKS (haproxy_trusted_networks; default, when
+#       the port is given, "127.0.0.0/8 ::1/128").
 set -eu
 
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
@@ -49,6 +60,25 @@ case $POP3S_PORT in
     *[!0-9]*) die "DOVECOT_POP3S_PORT must be a number: $POP3S_PORT" ;;
     *) [ "$SSL" = yes ] || die "DOVECOT_POP3S_PORT needs DOVECOT_TLS_CERT and DOVECOT_TLS_KEY" ;;
 esac
+
+TRUSTED_NETWORKS=${DOVECOT_TRUSTED_NETWORKS:-}
+case ${DOVECOT_AUTH_PENALTY:-no} in
+    yes) PENALTY_MODE=0600 ;; # Dovecot's own default: auth reaches anvil, the penalty applies
+    no) PENALTY_MODE=0 ;;
+    *) die "DOVECOT_AUTH_PENALTY must be yes or no: $DOVECOT_AUTH_PENALTY" ;;
+esac
+HAPROXY_PORT=${DOVECOT_HAPROXY_PORT:-}
+HAPROXY_TRUSTED_NETWORKS=${DOVECOT_HAPROXY_TRUSTED_NETWORKS:-}
+case $HAPROXY_PORT in
+    '') HAPROXY_PORT=0 ;;
+    *[!0-9]*) die "DOVECOT_HAPROXY_PORT must be a number: $HAPROXY_PORT" ;;
+    *) HAPROXY_TRUSTED_NETWORKS=${HAPROXY_TRUSTED_NETWORKS:-127.0.0.0/8 ::1/128} ;;
+esac
+for nets in "$TRUSTED_NETWORKS" "$HAPROXY_TRUSTED_NETWORKS"; do
+    case $nets in
+        *[!0-9A-Fa-f.:/\ ,]*) die "unsupported characters in a network list: $nets" ;;
+    esac
+done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TEMPLATE=$ROOT/tests/dovecot/dovecot.conf.in
@@ -101,6 +131,9 @@ fi
 sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" -e "s|@LISTEN@|$LISTEN|g" \
     -e "s|@INTERNAL_USER@|$INTERNAL_USER|g" -e "s|@INTERNAL_GROUP@|$INTERNAL_GROUP|g" \
     -e "s|@LOGIN_USER@|$LOGIN_USER|g" -e "s|@SSL@|$SSL|g" -e "s|@POP3S_PORT@|$POP3S_PORT|g" \
+    -e "s|@TRUSTED_NETWORKS@|$TRUSTED_NETWORKS|g" -e "s|@PENALTY_MODE@|$PENALTY_MODE|g" \
+    -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" \
+    -e "s|@HAPROXY_TRUSTED_NETWORKS@|$HAPROXY_TRUSTED_NETWORKS|g" \
     "$TEMPLATE" >"$DIR/dovecot.conf"
 
 # The certificate and key go to DIR/tls/; dovecot.conf includes DIR/tls.conf, which
@@ -135,4 +168,6 @@ if [ "$SSL" = yes ]; then
 else
     echo "dovecot.sh: POP3 on port $PORT, instance $DIR" >&2
 fi
+[ "$HAPROXY_PORT" = 0 ] ||
+    echo "dovecot.sh: POP3 behind a PROXY header on port $HAPROXY_PORT" >&2
 exec "$DOVECOT" -F -c "$DIR/dovecot.conf"

@@ -26,6 +26,7 @@ fetchmail:fetchmail
 mpop:mpop
 socat:socat
 openssl:openssl
+haproxy:haproxy
 "
 PYTHON_MODULES=yes
 [ $# -eq 0 ] || { WANTED="$*"; PYTHON_MODULES=""; }

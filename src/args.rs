@@ -10,7 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 mod metrics;
+mod fleet;
 mod tls;
+pub use fleet::FleetOptions;
 pub use tls::{OriginTls, TlsOptions};
 
 /// The version, for `-v` and the logs.
@@ -64,6 +66,8 @@ pub struct Config {
     pub grace: Duration,
     /// TLS toward clients and toward the origin.
     pub tls: TlsOptions,
+    /// PROXY headers in, the client's address out.
+    pub fleet: FleetOptions,
     /// Most filter processes running at once (more wait their turn).
     pub max_filters: usize,
     /// Where the HTTP metrics endpoint listens (`--metrics`); none by default.
@@ -185,6 +189,7 @@ fn options() -> getopts::Options {
     );
     tls::options(&mut o);
     metrics::options(&mut o);
+    fleet::options(&mut o);
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
     o
@@ -196,7 +201,7 @@ pub fn usage() -> String {
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
                   [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N]\n\
                   [--metrics [ADDR:]PORT]\n\
-                  [TLS OPTIONS] [-v] [-h]\n\
+                  [TLS OPTIONS] [FLEET OPTIONS] [-v] [-h]\n\
                   <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
                  (an IPv4 address, an IPv6 address or a host name).";
@@ -333,6 +338,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         },
         tls: tls::parse(&m)?,
         metrics: metrics::parse(&m)?,
+        fleet: fleet::parse(&m)?,
     })))
 }
 

@@ -64,6 +64,16 @@ pub struct Ctx {
     pub orphans: Orphans,
     /// Filters started off the loop, and the places for them.
     pub spawner: Spawner,
+    /// The POP3 listeners' addresses: an origin connection that reaches one is a loop.
+    pub listening: Vec<std::net::SocketAddr>,
+    /// The local addresses of the connections to the origin: a client connection from one
+    /// of them is the proxy itself (a loop through the origin address).
+    pub outgoing: std::collections::HashSet<std::net::SocketAddr>,
+    /// Since when accept() has been failing for want of descriptors (cleared by the next
+    /// accept that works).
+    pub out_of_fds_since: Option<std::time::Instant>,
+    /// `--origin-xclient` without the origin offering it was logged (once).
+    pub xclient_missing_logged: bool,
     /// Sessions (slot, serial) that could not connect to the origin for want of a
     /// descriptor: retried, with accepting paused, until descriptors are free again.
     pub starved: Vec<(usize, u64)>,

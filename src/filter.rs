@@ -110,6 +110,8 @@ pub struct FilterEnv<'a> {
     pub user: Option<&'a str>,
     /// The origin exactly as given on the command line.
     pub server: &'a str,
+    /// The client's address (from the PROXY header, behind a load balancer).
+    pub client: &'a str,
 }
 
 /// A running (or finished, not yet reaped) filter.
@@ -167,6 +169,7 @@ fn spawn_with(
         .stderr(stderr)
         .env("POP3FILTER_VERSION", crate::args::VERSION)
         .env("POP3_SERVER", env.server)
+        .env("POP3_CLIENT", env.client)
         .env("FILTER_MEDIAS", config.censor.medias())
         .env("FILTER_MSG", config.censor.message());
     match env.user {
@@ -353,13 +356,17 @@ mod tests {
         let env = FilterEnv {
             user: Some("alice"),
             server: "pop.example.org",
+            client: "10.1.2.3",
         };
-        let script = "cat; printf '|%s|%s|%s|%s|' \"$POP3_USERNAME\" \"$POP3_SERVER\" \"$FILTER_MSG\" \"$FILTER_MEDIAS\"";
+        let script = "cat; printf '|%s|%s|%s|%s|%s|' \"$POP3_USERNAME\" \"$POP3_SERVER\" \"$FILTER_MSG\" \"$FILTER_MEDIAS\" \"$POP3_CLIENT\"";
         let mut p = spawn(script, &config(), &env).unwrap();
         p.stdin.as_mut().unwrap().write_all(b"body\n").unwrap();
         p.stdin = None;
         let out = read_all(&mut p);
-        assert_eq!(out, b"body\n|alice|pop.example.org|hello|text/plain|");
+        assert_eq!(
+            out,
+            b"body\n|alice|pop.example.org|hello|text/plain|10.1.2.3|"
+        );
         assert!(wait(&mut p).success());
     }
 
@@ -368,6 +375,7 @@ mod tests {
         let env = FilterEnv {
             user: None,
             server: "x",
+            client: "::1",
         };
         let mut p = spawn("exit 3", &config(), &env).unwrap();
         assert_eq!(describe(wait(&mut p)), "exit status 3");

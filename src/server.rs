@@ -161,6 +161,14 @@ impl Server {
             orphans: Orphans::default(),
             spawner,
             starved: Vec::new(),
+            listening: listeners
+                .iter()
+                .filter(|l| l.kind != Kind::Management)
+                .filter_map(|l| l.socket.local_addr().ok())
+                .collect(),
+            outgoing: Default::default(),
+            xclient_missing_logged: false,
+            out_of_fds_since: None,
             tls,
         };
         Ok(Server {
@@ -430,11 +438,17 @@ impl Server {
         let now = Instant::now();
         self.next_tick = now + self.tick_interval();
         let timeout = self.ctx.config.timeout;
+        // Out of descriptors for a while: a session still waiting for its origin's greeting
+        // may be one link of a loop through another relay, whose last link waits in an accept
+        // queue that nobody can take; it gives up, and the loop unwinds.
+        let starving = self
+            .ctx
+            .out_of_fds_since
+            .is_some_and(|since| since.elapsed() >= crate::pop3::STARVED_LIMIT);
         for slot in self.sessions.indices() {
-            let expired = self
-                .sessions
-                .get_mut(slot)
-                .is_some_and(|s| now >= s.deadline(timeout));
+            let expired = self.sessions.get_mut(slot).is_some_and(|s| {
+                now >= s.deadline(timeout) || (starving && s.waits_for_greeting(now))
+            });
             if expired {
                 self.run_session(slot, |s, ctx| {
                     let next = s.expire(ctx);

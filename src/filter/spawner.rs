@@ -34,6 +34,8 @@ pub struct Job {
     pub user: Option<String>,
     /// The origin as given on the command line.
     pub server: String,
+    /// The client's IP address.
+    pub client: String,
 }
 
 /// A filter started, or why not.
@@ -163,6 +165,7 @@ fn spawn_workers(answers: &Sender<Spawned>, waker: &Arc<Waker>) -> Sender<Job> {
                 let env = FilterEnv {
                     user: job.user.as_deref(),
                     server: &job.server,
+                    client: &job.client,
                 };
                 let result = spawn(&job.command, &job.config, &env);
                 let answer = Spawned {
@@ -238,6 +241,7 @@ mod tests {
             config: FilterConfig::default(),
             user: None,
             server: "origin".into(),
+            client: "127.0.0.1".into(),
         });
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {

@@ -8,9 +8,6 @@
 //! `::ffff:10.1.2.3`, and that peer is inside `10.0.0.0/8`; likewise an IPv4 peer is inside
 //! an IPv6 network when its mapped form is (`::/0` holds everyone).
 
-// The session wiring comes next: until then nothing in the daemon calls this module.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::net::IpAddr;
 
@@ -77,11 +74,13 @@ impl Cidr {
     }
 
     /// The network address, host bits cleared.
+    #[cfg(test)]
     pub fn network(&self) -> IpAddr {
         self.network
     }
 
     /// The prefix length in bits.
+    #[cfg(test)]
     pub fn prefix(&self) -> u8 {
         self.prefix
     }

@@ -3,7 +3,7 @@
 //! relays the session in both directions.
 //!
 //! ```text
-//!  RESOLVING --> CONNECTING --> HELLO --> COPY <--> FILTER
+//!  [HEADER -->] RESOLVING --> CONNECTING --> HELLO --> COPY <--> FILTER
 //!      |             |            |         |         |
 //!      |             |            |         +---------+--> DONE
 //!      +-------------+------------+---------+--> ERROR --> DONE
@@ -18,13 +18,16 @@ mod response;
 mod sasl;
 mod session;
 
-pub use session::{Readiness, Session};
+pub use session::{Readiness, Session, STARVED_LIMIT};
 
 use std::fmt;
 
 /// The states of a POP3 session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Reading the PROXY protocol header of a connection from a `--proxy-from` network.
+    /// Next: RESOLVING, or DONE when the header is malformed or late.
+    Header,
     /// Looking up the origin's addresses on a helper thread. Next: CONNECTING, or ERROR when
     /// the name does not resolve.
     Resolving,
@@ -49,6 +52,7 @@ pub enum State {
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            State::Header => "HEADER",
             State::Resolving => "RESOLVING",
             State::Connecting => "CONNECTING",
             State::Hello => "HELLO",

@@ -52,6 +52,8 @@ enum Purpose {
     Probe,
     /// The proxy's own STLS to the origin (`starttls` mode); not relayed.
     OriginStls,
+    /// The proxy's own XCLIENT to the origin; not relayed.
+    Xclient,
     /// A client command.
     Client(Keyword),
 }
@@ -142,6 +144,12 @@ pub struct Relay {
     /// How long each RETR answered since the session last looked took, from the command
     /// forwarded to the last byte of its reply written to the client (the session empties it).
     pub retr_times: Vec<Duration>,
+    /// The XCLIENT line to send when the origin offers it (`--origin-xclient`).
+    pub xclient: Option<String>,
+    xclient_offered: bool,
+    xclient_missed: bool,
+    /// The greeting's start was looked at for the `[XCLIENT]` code.
+    greeting_checked: bool,
 }
 
 impl Relay {
@@ -169,6 +177,10 @@ impl Relay {
             held: Vec::new(),
             tls: TlsFlags::default(),
             retr_times: Vec::new(),
+            xclient: None,
+            xclient_offered: false,
+            xclient_missed: false,
+            greeting_checked: false,
         }
     }
 
@@ -426,7 +438,9 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 mod commands;
 mod replies;
 mod stls;
+mod xclient;
 pub use stls::TlsFlags;
+pub use xclient::xclient_line;
 
 #[cfg(test)]
 mod tests;

@@ -14,18 +14,20 @@ use crate::args::OriginTls;
 use crate::ctx::{Ctx, Endpoint, Owner};
 use crate::metrics::{CensorCounts, Outcome, TlsSide};
 use crate::net::{Side, Stream};
-use crate::resolve::Job;
 use mio::net::TcpStream;
 use mio::Token;
 use selector::Interest;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
-use stm::{Machine, Stm};
+use stm::Stm;
 
 mod connect;
+pub use connect::STARVED_LIMIT;
 mod filter;
 mod filter_run;
+mod header;
+mod machine;
 
 /// How many read-parse-write rounds one event may run before the session yields to others.
 pub(super) const ROUNDS_PER_EVENT: usize = 32;
@@ -51,6 +53,10 @@ pub struct Session {
     client: Side<Stream>,
     client_token: Token,
     client_addr: SocketAddr,
+    /// The address the client connected to, as a PROXY header gave it.
+    client_dest: Option<SocketAddr>,
+    /// Waiting for the PROXY header (HEADER).
+    header: Option<Box<header::HeaderWait>>,
     origin: Option<(Side<Stream>, Token)>,
     origin_addr: Option<SocketAddr>,
     addrs: Vec<SocketAddr>,
@@ -58,6 +64,8 @@ pub struct Session {
     failure: Option<String>,
     /// A connect has failed for want of descriptors (logged once).
     starved: bool,
+    /// Since when the session waits for a descriptor to reach the origin with.
+    starved_since: Option<Instant>,
     resolved: Option<Result<Vec<SocketAddr>, String>>,
     relay: Relay,
     ending: String,
@@ -93,7 +101,14 @@ impl Session {
         )?;
         let mut stream = Stream::plain(stream);
         let mut relay = Relay::new(ctx.config.buffer_size);
+        let fleet = &ctx.config.fleet;
+        let expects_header = fleet
+            .proxy_from
+            .iter()
+            .any(|n| n.contains(client_addr.ip()));
         match (&ctx.tls.server, implicit_tls) {
+            // Behind a load balancer the PROXY header comes first, TLS after it.
+            (Some(_), true) if expects_header => relay.tls.client = true,
             (Some(config), true) => {
                 stream.accept_tls(config.clone())?;
                 relay.tls.client = true;
@@ -105,8 +120,31 @@ impl Session {
         relay.tls.origin_starttls = ctx.tls.origin_mode == OriginTls::Starttls;
         let mut client = Side::new(stream);
         client.readable = false; // the registration reports data that is already there
+                                 // A client connection from one of our own origin connections: the origin address
+                                 // leads back here (through a NAT or another name for this host): a loop.
+        let looped = ctx.outgoing.contains(&client_addr);
+        // A client that closed before it was even accepted (one link of a loop being undone)
+        // must not make the session connect to the origin: that would start the next link.
+        let mut probe = [0u8; 1];
+        if matches!(client.io.tcp().peek(&mut probe), Ok(0)) {
+            log::debug!("session {serial}: {client_addr} closed before it was served");
+            ctx.selector.remove(client_token);
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client closed before it was served",
+            ));
+        }
+        let first = if looped {
+            State::Error
+        } else if expects_header {
+            State::Header
+        } else {
+            State::Resolving
+        };
         let mut session = Session {
-            stm: Stm::new(State::Resolving),
+            stm: Stm::new(first),
+            header: expects_header.then(|| Box::new(header::HeaderWait::new(implicit_tls))),
+            client_dest: None,
             slot,
             serial,
             client,
@@ -116,8 +154,9 @@ impl Session {
             origin_addr: None,
             addrs: Vec::new(),
             next_addr: 0,
-            failure: None,
+            failure: looped.then(|| "this connection comes from the proxy itself (a loop)".into()),
             starved: false,
+            starved_since: None,
             resolved: None,
             relay,
             ending: String::new(),
@@ -129,11 +168,15 @@ impl Session {
             origin_tls: "plain".to_string(),
             censored: CensorCounts::default(),
         };
-        log::info!(
-            "session {serial}: client {client_addr} connected, origin {}:{}",
-            ctx.config.origin.host,
-            ctx.config.origin.port
-        );
+        if expects_header {
+            log::debug!("session {serial}: {client_addr} connected; waiting for its PROXY header");
+        } else {
+            log::info!(
+                "session {serial}: client {client_addr} connected, origin {}:{}",
+                ctx.config.origin.host,
+                ctx.config.origin.port
+            );
+        }
         stm::start(&mut session, ctx);
         Ok(session)
     }
@@ -235,6 +278,9 @@ impl Session {
     /// open (through a child it left behind).
     pub fn deadline(&self, timeout: std::time::Duration) -> Instant {
         let idle = self.last_active + timeout;
+        if let Some(wait) = &self.header {
+            return idle.min(wait.deadline);
+        }
         match self.filter_linger() {
             Some(linger) => idle.min(self.last_active + linger.min(timeout)),
             None => idle,
@@ -251,6 +297,7 @@ impl Session {
         self.touch();
         log::debug!("session {}: inactive in {state}", self.serial);
         match state {
+            State::Header => self.header_timed_out(),
             State::Resolving | State::Connecting => {
                 if self.origin.is_some() {
                     ctx.metrics.origin_connect_failures += 1; // a connect in progress
@@ -325,7 +372,7 @@ impl Session {
     }
 
     /// Moves bytes in every direction until nothing moves, then decides what comes next.
-    fn pump(&mut self, ctx: &Ctx) -> State {
+    fn pump(&mut self, ctx: &mut Ctx) -> State {
         let state = self.stm.current();
         let Some((origin, _)) = &mut self.origin else {
             return self.end(Outcome::Error, "no origin");
@@ -377,6 +424,13 @@ impl Session {
             return self.origin_gone("origin closed the connection");
         }
         if state == State::Hello && self.relay.hello_done {
+            if self.relay.xclient_missed() && !ctx.xclient_missing_logged {
+                ctx.xclient_missing_logged = true;
+                log::warn!(
+                    "--origin-xclient: the origin's greeting does not offer XCLIENT (is this \
+                     proxy in its login_trusted_networks?); nothing sent (logged once)"
+                );
+            }
             return State::Copy;
         }
         state
@@ -481,132 +535,5 @@ fn run_rounds(mut step: impl FnMut() -> Result<bool, Fault>) -> (usize, bool, Re
 fn set(ctx: &mut Ctx, token: Token, interest: Interest) {
     if let Err(e) = ctx.selector.set_interest(token, interest) {
         log::warn!("cannot change interest of {token:?}: {e}");
-    }
-}
-
-impl Machine<Ctx> for Session {
-    type State = State;
-    type Event = Readiness;
-
-    fn stm(&mut self) -> &mut Stm<State> {
-        &mut self.stm
-    }
-
-    fn label(&self) -> String {
-        format!("session {}", self.serial)
-    }
-
-    fn on_arrival(&mut self, ctx: &mut Ctx, state: State) -> State {
-        match state {
-            State::Resolving => {
-                let origin = &ctx.config.origin;
-                if let Some(ip) = origin.literal {
-                    self.addrs = vec![SocketAddr::new(ip, origin.port)];
-                    return State::Connecting;
-                }
-                ctx.resolver.submit(Job {
-                    slot: self.slot,
-                    serial: self.serial,
-                    host: origin.host.clone(),
-                    port: origin.port,
-                });
-                State::Resolving
-            }
-            State::Connecting => self.connect_next(ctx),
-            State::Hello => {
-                if let Some((origin, _)) = &self.origin {
-                    let _ = origin.io.tcp().set_nodelay(true);
-                }
-                self.relay.expect_greeting();
-                self.pump(ctx)
-            }
-            State::Copy => {
-                self.divert_per_config(ctx);
-                self.pump(ctx)
-            }
-            State::Filter => self.start_filter(ctx),
-            State::Error => {
-                self.close_filter(ctx);
-                self.close_origin(ctx);
-                if let Some(why) = self.failure.take() {
-                    // Failures reported this way are the origin's: unreachable, TLS to it.
-                    self.set_ending(Outcome::OriginError, &why);
-                    self.relay
-                        .say(format!("-ERR pop3filter: {why}\r\n").as_bytes());
-                }
-                self.flush()
-            }
-            State::Done => {
-                self.close_filter(ctx);
-                self.close_origin(ctx);
-                self.client.io.close_notify();
-                ctx.selector.remove(self.client_token);
-                let stats = &self.relay.stats;
-                let origin = self.origin_addr.map_or("-".to_string(), |a| a.to_string());
-                let c = self.censored;
-                log::info!(
-                    "session {}: client {} ({}) origin {} ({}) user {} commands {} bytes to client {} to origin {} censored parts {} messages {} problems {}: {}",
-                    self.serial,
-                    self.client_addr,
-                    self.client.io.describe(),
-                    origin,
-                    self.origin_tls,
-                    stats.user.as_deref().unwrap_or("-"),
-                    stats.commands,
-                    stats.to_client,
-                    stats.to_origin,
-                    c.parts,
-                    c.messages,
-                    c.problems,
-                    self.ending
-                );
-                self.report(ctx);
-                let outcome = self.outcome.unwrap_or(Outcome::Error);
-                ctx.metrics.session_closed(outcome);
-                State::Done
-            }
-        }
-    }
-
-    fn on_read(&mut self, ctx: &mut Ctx, state: State, ev: &Readiness) -> State {
-        self.note(ev.endpoint, ev.readable, ev.writable, ev.closed);
-        match state {
-            State::Resolving => self.hold_client(),
-            State::Connecting if ev.endpoint == Endpoint::Origin && ev.writable => {
-                match self.check_connected(ctx) {
-                    State::Connecting => self.hold_client(),
-                    next => next,
-                }
-            }
-            State::Connecting => self.hold_client(),
-            State::Hello | State::Copy => {
-                self.divert_per_config(ctx);
-                self.pump(ctx)
-            }
-            State::Filter => {
-                self.note_filter(ev);
-                self.pump_filter(ctx)
-            }
-            State::Error => self.flush(),
-            State::Done => State::Done,
-        }
-    }
-
-    fn on_write(&mut self, ctx: &mut Ctx, state: State, ev: &Readiness) -> State {
-        self.on_read(ctx, state, ev)
-    }
-
-    fn on_block(&mut self, _ctx: &mut Ctx, state: State) -> State {
-        match (state, self.resolved.take()) {
-            (State::Resolving, Some(Ok(addrs))) => {
-                self.addrs = addrs;
-                State::Connecting
-            }
-            (State::Resolving, Some(Err(why))) => {
-                self.failure = Some(why);
-                State::Error
-            }
-            (state, _) => state,
-        }
     }
 }

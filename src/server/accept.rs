@@ -36,16 +36,20 @@ impl Server {
                     break;
                 }
                 match self.listeners[i].socket.accept() {
-                    Ok((stream, addr)) => match self.listeners[i].kind {
-                        Kind::Pop3 => self.open_session(stream, addr, false),
-                        Kind::Pop3s => self.open_session(stream, addr, true),
-                        Kind::Management => self.open_manager(stream, addr),
-                        Kind::Metrics => self.open_scraper(stream, addr),
-                    },
+                    Ok((stream, addr)) => {
+                        self.ctx.out_of_fds_since = None; // descriptors are free again
+                        match self.listeners[i].kind {
+                            Kind::Pop3 => self.open_session(stream, addr, false),
+                            Kind::Pop3s => self.open_session(stream, addr, true),
+                            Kind::Management => self.open_manager(stream, addr),
+                            Kind::Metrics => self.open_scraper(stream, addr),
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.listeners[i].ready = false
                     }
                     Err(e) if out_of_resources(&e) => {
+                        self.ctx.out_of_fds_since.get_or_insert_with(Instant::now);
                         log::warn!(
                             "cannot accept: {e}; serving open connections, retrying shortly"
                         );
@@ -80,6 +84,10 @@ impl Server {
                 self.sessions.put(session);
             }
             Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {
+                log::debug!("client {addr}: {e}");
+                self.ctx.metrics.session_closed(Outcome::ClientClosed);
+            }
             Err(e) => {
                 log::warn!("cannot take client {addr}: {e}");
                 self.ctx.metrics.session_closed(Outcome::Error);

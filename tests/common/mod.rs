@@ -31,7 +31,7 @@ mod sha256;
 pub use certs::{certs, CertPair, Certs};
 
 #[allow(unused_imports)]
-pub use pop3::{excerpt, lf_to_crlf, unstuff, Pop3};
+pub use pop3::{connect_from, excerpt, lf_to_crlf, unstuff, Pop3};
 #[allow(unused_imports)]
 pub use sha256::{hex, sha256};
 
@@ -83,6 +83,12 @@ fn spawn(mut cmd: Command) -> io::Result<Child> {
     let (tx, rx) = mpsc::channel();
     spawner.send((cmd, tx)).expect("spawner thread is alive");
     rx.recv().expect("spawner thread replied")
+}
+
+/// Runs `cmd` like the harness's own children: forked from the helper thread,
+/// with PDEATHSIG, so it cannot outlive the test process.  The caller stops it.
+pub fn spawn_child(cmd: Command) -> io::Result<Child> {
+    spawn(cmd)
 }
 
 /// In a forked child: get SIGTERM when the forking thread ends, and give up
@@ -193,9 +199,19 @@ pub fn start_dovecot_tls(pair: &CertPair) -> Dovecot {
     start_dovecot_with(Some(pair))
 }
 
+/// A private Dovecot started with extra `scripts/dovecot.sh` variables (e.g.
+/// `DOVECOT_TRUSTED_NETWORKS`, `DOVECOT_AUTH_PENALTY`, `DOVECOT_HAPROXY_PORT`).
+pub fn start_dovecot_env(vars: &[(&str, String)]) -> Dovecot {
+    start_dovecot_full(None, vars)
+}
+
 fn start_dovecot_with(tls: Option<&CertPair>) -> Dovecot {
+    start_dovecot_full(tls, &[])
+}
+
+fn start_dovecot_full(tls: Option<&CertPair>, vars: &[(&str, String)]) -> Dovecot {
     for attempt in 1.. {
-        match Dovecot::try_start(tls) {
+        match Dovecot::try_start(tls, vars) {
             Ok(d) => return d,
             // Someone took the port between free_port() and Dovecot's bind.
             Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
@@ -206,7 +222,7 @@ fn start_dovecot_with(tls: Option<&CertPair>) -> Dovecot {
 }
 
 impl Dovecot {
-    fn try_start(tls: Option<&CertPair>) -> Result<Dovecot, String> {
+    fn try_start(tls: Option<&CertPair>, vars: &[(&str, String)]) -> Result<Dovecot, String> {
         let scratch = scratch("dovecot");
         let dir = scratch.join("instance");
         fs::create_dir_all(&dir).unwrap();
@@ -215,6 +231,7 @@ impl Dovecot {
         let mut cmd =
             Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot.sh"));
         cmd.arg(&dir).arg(port.to_string()).stdin(Stdio::null());
+        cmd.envs(vars.iter().map(|(k, v)| (k, v)));
         let pop3s_port = tls.map(|pair| {
             let pop3s = free_port();
             cmd.env("DOVECOT_TLS_CERT", &pair.cert)

@@ -16,6 +16,49 @@ use std::time::Duration;
 
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A TCP connection to 127.0.0.1:`port` from `src`:0 (the socket is bound
+/// before it connects; std's `TcpStream::connect` cannot).
+pub fn connect_from(src: Ipv4Addr, port: u16) -> io::Result<TcpStream> {
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor we own (handed to the
+    // TcpStream right away, so it is closed on every path), with correctly
+    // sized arguments.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let local = sockaddr(src, 0);
+        if libc::bind(
+            fd,
+            &local as *const libc::sockaddr_in as *const libc::sockaddr,
+            len,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let remote = sockaddr(Ipv4Addr::LOCALHOST, port);
+        if libc::connect(
+            fd,
+            &remote as *const libc::sockaddr_in as *const libc::sockaddr,
+            len,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
 pub struct Pop3 {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -31,6 +74,21 @@ impl Pop3 {
     pub fn connect(port: u16) -> Pop3 {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        Pop3::with_stream(stream)
+    }
+
+    /// Connects to 127.0.0.1:`port` from `src` (another loopback address,
+    /// e.g. 127.0.0.11, so the server sees a distinct client).  Does not read
+    /// the greeting.
+    pub fn connect_from(src: Ipv4Addr, port: u16) -> Pop3 {
+        let stream = connect_from(src, port)
+            .unwrap_or_else(|e| panic!("connect from {src} to 127.0.0.1:{port}: {e}"));
+        Pop3::with_stream(stream)
+    }
+
+    /// A client on a stream connected by the caller (after whatever it sent
+    /// first).  Does not read the greeting.
+    pub fn from_stream(stream: TcpStream) -> Pop3 {
         Pop3::with_stream(stream)
     }
 

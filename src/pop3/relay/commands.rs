@@ -1,6 +1,7 @@
 //! The command side of the relay: cutting client bytes into lines, deciding when the next one
 //! may go, forwarding it in normal form or answering it locally, and SASL client lines.
 
+use super::xclient;
 use super::{trim_eol, Purpose, Relay, Reply, Sasl, COMMAND_BUFFER, MAX_PENDING, TOO_LONG};
 use crate::pop3::command::{Command, Keyword, MAX_LINE};
 use crate::pop3::sasl;
@@ -147,6 +148,9 @@ impl Relay {
         self.stats.commands += 1;
         if self.refuse_login(cmd.keyword) {
             return;
+        }
+        if xclient::is_proxy_command(cmd.word) {
+            return self.refuse_proxy_command();
         }
         match cmd.keyword {
             Keyword::Stls => return self.client_stls(),

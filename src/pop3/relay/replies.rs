@@ -2,6 +2,7 @@
 //! replies, what the parser learned from them, and the two replies read line by line (the
 //! client's CAPA, rewritten; the proxy's own CAPA probe, dropped).
 
+use super::xclient::{self, Offer};
 use super::{trim_eol, Pending, Purpose, Relay, Reply, Sasl, CAPA_FOLLOWS};
 use crate::pop3::command::Keyword;
 use crate::pop3::dotstuff::TERMINATOR;
@@ -31,11 +32,28 @@ impl Relay {
                 true
             }
             Reply::Origin { .. } if self.down.is_empty() => false,
+            Reply::Origin { .. } if purpose == Purpose::Greeting && !self.greeting_checked => {
+                // The greeting's [XCLIENT] code is the proxy's business, never the client's.
+                match xclient::offer(&self.down) {
+                    Offer::Undecided => return false,
+                    Offer::Offered => self.take_offer(),
+                    Offer::No => {}
+                }
+                self.greeting_checked = true;
+                true
+            }
             Reply::Origin { parser, started } => match purpose {
                 Purpose::Probe | Purpose::Client(Keyword::Capa) => self.advance_line(purpose),
                 Purpose::OriginStls => {
                     let (n, event) = scan(parser, &self.down);
                     self.keep_line(purpose, n);
+                    self.on_event(purpose, event);
+                    true
+                }
+                Purpose::Xclient => {
+                    // Swallowed: the client never asked.
+                    let (n, event) = scan(parser, &self.down);
+                    self.down.consume(n);
                     self.on_event(purpose, event);
                     true
                 }
@@ -151,9 +169,13 @@ impl Relay {
     fn on_event(&mut self, purpose: Purpose, event: Event) {
         match (purpose, event) {
             (Purpose::Greeting, Event::Done(Status::Ok)) if self.tls.origin_starttls => {
+                self.send_xclient();
                 self.origin_stls()
             }
-            (Purpose::Greeting, Event::Done(Status::Ok)) => self.probe(),
+            (Purpose::Greeting, Event::Done(Status::Ok)) => {
+                self.send_xclient();
+                self.probe()
+            }
             (Purpose::Greeting, Event::Done(_)) if self.tls.origin_starttls => {
                 self.release_greeting();
                 self.hello_done = true;

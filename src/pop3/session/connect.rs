@@ -10,6 +10,24 @@
 
 use super::{Session, State};
 use crate::args::OriginTls;
+use crate::net::proxy;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long a session may wait for a descriptor to reach the origin before it gives up (and,
+/// while the daemon is out of descriptors, for its origin's greeting).
+pub const STARVED_LIMIT: Duration = Duration::from_secs(5);
+
+/// An origin connection that reaches one of the daemon's own POP3 listeners: to the same host
+/// (the peer's address is our own end's) on a port the daemon listens on.
+fn is_loop(peer: SocketAddr, local: SocketAddr, listening: &[SocketAddr]) -> bool {
+    let same_host = peer.ip() == local.ip() || peer.ip().is_loopback();
+    same_host
+        && listening
+            .iter()
+            .any(|l| l.port() == peer.port() && (l.ip().is_unspecified() || l.ip() == peer.ip()))
+}
 use crate::ctx::{Ctx, Endpoint, Owner};
 use crate::metrics::{Outcome, TlsSide};
 use crate::net::out_of_resources;
@@ -22,6 +40,9 @@ use std::io;
 impl Session {
     pub(super) fn close_origin(&mut self, ctx: &mut Ctx) {
         if let Some((mut origin, token)) = self.origin.take() {
+            if let Ok(local) = origin.io.tcp().local_addr() {
+                ctx.outgoing.remove(&local);
+            }
             self.origin_tls = origin.io.describe();
             if let Some(ok) = origin.io.take_handshake() {
                 ctx.metrics.tls_handshake(TlsSide::Origin, ok);
@@ -48,6 +69,10 @@ impl Session {
             });
             match attempt {
                 Ok((stream, token)) => {
+                    // Known from connect() on: a client connection from here is ourselves.
+                    if let Ok(local) = stream.local_addr() {
+                        ctx.outgoing.insert(local);
+                    }
                     let mut side = Side::new(Stream::plain(stream));
                     side.readable = false;
                     side.writable = false;
@@ -57,6 +82,16 @@ impl Session {
                 }
                 Err(e) if out_of_resources(&e) => {
                     self.next_addr -= 1;
+                    let since = *self.starved_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= STARVED_LIMIT {
+                        // A session must not hold a descriptor forever waiting for another
+                        // (a loop through another relay would never unwind).
+                        self.failure = Some(format!(
+                            "no descriptor free to reach the origin for {} s: {e}",
+                            STARVED_LIMIT.as_secs()
+                        ));
+                        return State::Error;
+                    }
                     if !self.starved {
                         self.starved = true;
                         log::warn!(
@@ -129,6 +164,41 @@ impl Session {
     /// Connected: with implicit TLS to the origin, the handshake starts now (and goes on as
     /// HELLO reads the greeting).
     fn origin_connected(&mut self, ctx: &mut Ctx) -> State {
+        let Some((origin, _)) = &mut self.origin else {
+            return State::Error;
+        };
+        let sock = origin.io.tcp();
+        if let (Ok(local), Ok(peer)) = (sock.local_addr(), sock.peer_addr()) {
+            if is_loop(peer, local, &ctx.listening) {
+                self.failure = Some(format!("the origin {peer} is this proxy itself (a loop)"));
+                return State::Error;
+            }
+        }
+        if ctx.config.fleet.origin_proxy_protocol {
+            let dest = self
+                .client_dest
+                .or_else(|| self.client.io.tcp().local_addr().ok())
+                .unwrap_or(self.client_addr);
+            let header = proxy::v2(self.client_addr, dest);
+            // In one single write: Dovecot refuses a header split across writes. A fresh
+            // socket's send buffer takes it whole.
+            match (&*sock).write(&header) {
+                Ok(n) if n == header.len() => {}
+                Ok(_) => {
+                    self.failure = Some("cannot send the PROXY header whole".into());
+                    return State::Error;
+                }
+                Err(e) => {
+                    self.failure = Some(format!("cannot send the PROXY header: {e}"));
+                    return State::Error;
+                }
+            }
+        }
+        self.start_origin_tls(ctx)
+    }
+
+    /// With implicit TLS to the origin, the handshake starts now.
+    fn start_origin_tls(&mut self, ctx: &mut Ctx) -> State {
         let (Some((origin, _)), OriginTls::Implicit, Some((config, name))) =
             (&mut self.origin, ctx.tls.origin_mode, &ctx.tls.origin)
         else {
@@ -144,6 +214,13 @@ impl Session {
                 State::Error
             }
         }
+    }
+
+    /// Connected to the origin, no greeting yet, for longer than [`STARVED_LIMIT`].
+    pub fn waits_for_greeting(&self, now: Instant) -> bool {
+        self.stm.current() == State::Hello
+            && !self.relay.client_greeted()
+            && now.duration_since(self.last_active) >= STARVED_LIMIT
     }
 
     /// Reads what the client sends before the origin is there (it is kept, not lost).

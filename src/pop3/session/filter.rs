@@ -100,6 +100,7 @@ impl Session {
             config: start.config.clone(),
             user: self.relay.stats.user.clone(),
             server: ctx.config.origin.host.clone(),
+            client: self.client_addr.ip().to_string(),
         });
         State::Filter
     }

@@ -27,6 +27,10 @@ fn ctx() -> Ctx {
         orphans: Orphans::default(),
         spawner,
         starved: Vec::new(),
+        listening: Vec::new(),
+        outgoing: Default::default(),
+        xclient_missing_logged: false,
+        out_of_fds_since: None,
         tls: Default::default(),
     }
 }
