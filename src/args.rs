@@ -9,8 +9,8 @@ use crate::spcp::auth::Credentials;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-mod metrics;
 mod fleet;
+mod metrics;
 mod tls;
 pub use fleet::FleetOptions;
 pub use tls::{OriginTls, TlsOptions};

@@ -66,9 +66,9 @@ pub struct Ctx {
     pub spawner: Spawner,
     /// The POP3 listeners' addresses: an origin connection that reaches one is a loop.
     pub listening: Vec<std::net::SocketAddr>,
-    /// The local addresses of the connections to the origin: a client connection from one
-    /// of them is the proxy itself (a loop through the origin address).
-    pub outgoing: std::collections::HashSet<std::net::SocketAddr>,
+    /// The connections to the origin, as (local, remote) addresses: a client connection
+    /// whose (remote, local) pair is one of them is the proxy itself (a loop).
+    pub outgoing: std::collections::HashSet<(std::net::SocketAddr, std::net::SocketAddr)>,
     /// Since when accept() has been failing for want of descriptors (cleared by the next
     /// accept that works).
     pub out_of_fds_since: Option<std::time::Instant>,

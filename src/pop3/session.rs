@@ -119,10 +119,14 @@ impl Session {
         relay.tls.require = ctx.tls.require;
         relay.tls.origin_starttls = ctx.tls.origin_mode == OriginTls::Starttls;
         let mut client = Side::new(stream);
-        client.readable = false; // the registration reports data that is already there
-                                 // A client connection from one of our own origin connections: the origin address
-                                 // leads back here (through a NAT or another name for this host): a loop.
-        let looped = ctx.outgoing.contains(&client_addr);
+        // the registration reports data that is already there
+        client.readable = false;
+        // A client connection that is one of our own origin connections, seen from the other
+        // end: the origin address leads back here (another name for this host): a loop.
+        let looped = match client.io.tcp().local_addr() {
+            Ok(local) => ctx.outgoing.contains(&(client_addr, local)),
+            Err(_) => false,
+        };
         // A client that closed before it was even accepted (one link of a loop being undone)
         // must not make the session connect to the origin: that would start the next link.
         let mut probe = [0u8; 1];

@@ -40,8 +40,8 @@ use std::io;
 impl Session {
     pub(super) fn close_origin(&mut self, ctx: &mut Ctx) {
         if let Some((mut origin, token)) = self.origin.take() {
-            if let Ok(local) = origin.io.tcp().local_addr() {
-                ctx.outgoing.remove(&local);
+            if let (Ok(local), Some(remote)) = (origin.io.tcp().local_addr(), self.origin_addr) {
+                ctx.outgoing.remove(&(local, remote));
             }
             self.origin_tls = origin.io.describe();
             if let Some(ok) = origin.io.take_handshake() {
@@ -69,9 +69,10 @@ impl Session {
             });
             match attempt {
                 Ok((stream, token)) => {
-                    // Known from connect() on: a client connection from here is ourselves.
+                    // Known from connect() on: a client connection from here to there is
+                    // ourselves. (The same local port may serve other destinations too.)
                     if let Ok(local) = stream.local_addr() {
-                        ctx.outgoing.insert(local);
+                        ctx.outgoing.insert((local, addr));
                     }
                     let mut side = Side::new(Stream::plain(stream));
                     side.readable = false;

@@ -49,7 +49,12 @@ impl Session {
         let mut buf = [0u8; 512];
         loop {
             let n = match sock.peek(&mut buf) {
-                Ok(0) => return self.end(Outcome::ClientClosed, "client closed before its PROXY header"),
+                Ok(0) => {
+                    return self.end(
+                        Outcome::ClientClosed,
+                        "client closed before its PROXY header",
+                    )
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.client.readable = false;
@@ -64,7 +69,9 @@ impl Session {
             let mut taken = 0;
             while taken < used {
                 match (&*sock).read(&mut buf[taken..used]) {
-                    Ok(0) => return self.end(Outcome::ClientClosed, "client closed in its PROXY header"),
+                    Ok(0) => {
+                        return self.end(Outcome::ClientClosed, "client closed in its PROXY header")
+                    }
                     Ok(k) => taken += k,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return self.end(Outcome::Error, &format!("client error: {e}")),
