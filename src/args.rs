@@ -65,6 +65,9 @@ pub struct Config {
     pub tls: TlsOptions,
     /// Most filter processes running at once (more wait their turn).
     pub max_filters: usize,
+    /// SO_REUSEPORT on the POP3 listeners: several instances share a port, and on SIGTERM
+    /// the connections already queued are accepted before the listeners close.
+    pub reuse_port: bool,
 }
 
 /// The management (SPCP) listener.
@@ -180,6 +183,12 @@ fn options() -> getopts::Options {
          (default: 4 per core)",
         "N",
     );
+    o.optflag(
+        "",
+        "reuse-port",
+        "share the POP3 port with other instances (SO_REUSEPORT); on SIGTERM, accept \
+         what is queued before closing the listeners",
+    );
     tls::options(&mut o);
     o.optflag("v", "", "print the version and exit");
     o.optflag("h", "", "print this help and exit");
@@ -191,6 +200,7 @@ pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
                   [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N]\n\
+                  [--reuse-port]\n\
                   [TLS OPTIONS] [-v] [-h]\n\
                   <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
@@ -327,6 +337,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 .ok_or_else(|| format!("invalid --max-filters '{n}': expected 1 or more"))?,
         },
         tls: tls::parse(&m)?,
+        reuse_port: m.opt_present("reuse-port"),
     })))
 }
 
@@ -378,6 +389,8 @@ mod tests {
         );
         assert!(run(&["-g", "-1", "h"]).is_err());
         assert!(c.management.credentials.is_empty());
+        assert!(!c.reuse_port);
+        assert!(config(&["--reuse-port", "h"]).reuse_port);
     }
 
     #[test]
@@ -454,8 +467,23 @@ mod tests {
         assert_eq!(run(&["-h"]), Ok(Command::Help));
         assert_eq!(run(&["-v"]), Ok(Command::Version));
         for opt in [
-            "-l", "-p", "-P", "-b", "-t", "-e", "-m", "-M", "-T", "-L", "-o", "-u", "-U", "-g",
-            "-v", "-h",
+            "-l",
+            "-p",
+            "-P",
+            "-b",
+            "-t",
+            "-e",
+            "-m",
+            "-M",
+            "-T",
+            "-L",
+            "-o",
+            "-u",
+            "-U",
+            "-g",
+            "-v",
+            "-h",
+            "--reuse-port",
         ] {
             assert!(usage().contains(opt), "usage lists {opt}");
         }

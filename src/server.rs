@@ -13,7 +13,6 @@
 use crate::args::Config;
 use crate::filter::spawner::Spawner;
 use crate::filter::Orphans;
-use crate::listen;
 use crate::metrics::Metrics;
 use crate::net::tls::Tls;
 use crate::pop3::{Readiness, Session, State};
@@ -21,37 +20,20 @@ use crate::resolve::Resolver;
 use crate::signals::Signals;
 use crate::slab::Slab;
 use crate::spcp::{Manager, MgmtState};
-use mio::net::TcpListener;
-use mio::Token;
 use selector::{Interest, Ready, Selector};
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 mod accept;
+mod listeners;
 use crate::ctx::{Ctx, Endpoint, Owner};
+use listeners::Listener;
 
 /// Most connections accepted from one listener per turn, so that a flood of new clients
 /// cannot starve the connections already open.
 const ACCEPT_BURST: usize = 64;
 /// How long to wait before accepting again after running out of descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Plain POP3 (STLS offered when there is a certificate).
-    Pop3,
-    /// POP3 in TLS from the first byte.
-    Pop3s,
-    Management,
-}
-
-struct Listener {
-    socket: TcpListener,
-    token: Token,
-    kind: Kind,
-    ready: bool,
-}
 
 /// The daemon.
 pub struct Server {
@@ -69,62 +51,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listeners: POP3 on every configured address (at least one must work), and
-    /// the management listener.
+    /// Opens the listeners (`listeners.rs`): POP3 on every configured address (at least one
+    /// must work), and the management listener.
     pub fn new(config: Config, tls: Tls) -> io::Result<Server> {
         let mut selector = Selector::new(1024)?;
         let resolver = Resolver::new(selector.waker());
-        let mut listeners = Vec::new();
-        let mut errors = Vec::new();
-        let mgmt = SocketAddr::new(config.management.listen, config.management.port);
-        let pop3 = config
-            .listen
-            .iter()
-            .map(|ip| (SocketAddr::new(*ip, config.port), Kind::Pop3));
-        let pop3s = config.tls.pop3s_port.into_iter().flat_map(|port| {
-            config
-                .listen
-                .iter()
-                .map(move |ip| (SocketAddr::new(*ip, port), Kind::Pop3s))
-        });
-        for (addr, kind) in pop3.chain(pop3s).chain([(mgmt, Kind::Management)]) {
-            match listen::listen(addr) {
-                Ok(socket) => {
-                    let owner = Owner::Listener(listeners.len());
-                    let token =
-                        selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
-                    log::info!(
-                        "listening on {addr}{}",
-                        match kind {
-                            Kind::Management => " (management)",
-                            Kind::Pop3s => " (POP3S)",
-                            Kind::Pop3 => "",
-                        }
-                    );
-                    listeners.push(Listener {
-                        socket,
-                        token,
-                        kind,
-                        ready: true,
-                    });
-                }
-                Err(e) if kind == Kind::Management => {
-                    return Err(io::Error::other(format!(
-                        "cannot listen on {addr} (management): {e}"
-                    )))
-                }
-                Err(e) => {
-                    log::warn!("cannot listen on {addr}: {e}");
-                    errors.push(format!("{addr}: {e}"));
-                }
-            }
-        }
-        if !listeners.iter().any(|l| l.kind != Kind::Management) {
-            return Err(io::Error::other(format!(
-                "cannot listen: {}",
-                errors.join("; ")
-            )));
-        }
+        let listeners = listeners::open(&config, &mut selector)?;
         if config.management.credentials.is_empty() {
             log::warn!("no management credentials (-u or -U): every management login will fail");
         }
@@ -221,7 +153,8 @@ impl Server {
     }
 
     /// Stops accepting and closes management connections; sessions in progress may finish
-    /// within the grace period. A second signal ends the grace period at once.
+    /// within the grace period. A second signal ends the grace period at once. With
+    /// `--reuse-port`, what is already queued on the POP3 listeners is accepted first.
     fn begin_shutdown(&mut self) {
         if self.shutdown.is_some() {
             log::info!("second signal: closing every session now");
@@ -234,9 +167,8 @@ impl Server {
             self.sessions.len()
         );
         self.shutdown = Some(Instant::now() + grace);
-        for l in self.listeners.drain(..) {
-            self.ctx.selector.remove(l.token);
-        }
+        // Listeners shared with other instances are drained after the batch (`accept`).
+        self.close_listeners_now();
         for slot in self.managers.indices() {
             if let Some(mut m) = self.managers.remove(slot) {
                 stm::jump(&mut m, &mut self.ctx, MgmtState::Done);
