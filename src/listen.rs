@@ -2,7 +2,8 @@
 //! (`IPV6_V6ONLY`) beside an IPv4 one on the same port, whatever the system default, and so
 //! that several instances may share a port (`SO_REUSEPORT`, `--reuse-port`).
 //!
-//! The server (`server/listeners.rs`) calls [`listen`] for each address it binds.
+//! The server (`server/listeners.rs`) calls [`listen`] for each address it binds;
+//! [`activation`] hands it the sockets a service manager opened instead.
 
 use nix::sys::socket::{
     self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage,
@@ -10,6 +11,8 @@ use nix::sys::socket::{
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+
+pub mod activation;
 
 /// Pending connections the kernel may queue.
 const BACKLOG: i32 = 1024;

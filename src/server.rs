@@ -13,6 +13,7 @@
 use crate::args::Config;
 use crate::filter::spawner::Spawner;
 use crate::filter::Orphans;
+use crate::listen::activation::Inherited;
 use crate::metrics::Metrics;
 use crate::net::tls::Tls;
 use crate::pop3::{Readiness, Session, State};
@@ -52,11 +53,12 @@ pub struct Server {
 
 impl Server {
     /// Opens the listeners (`listeners.rs`): POP3 on every configured address (at least one
-    /// must work), and the management listener.
-    pub fn new(config: Config, tls: Tls) -> io::Result<Server> {
+    /// must work) or the sockets `inherited` from the service manager, and the management
+    /// listener.
+    pub fn new(config: Config, tls: Tls, inherited: Option<Vec<Inherited>>) -> io::Result<Server> {
         let mut selector = Selector::new(1024)?;
         let resolver = Resolver::new(selector.waker());
-        let listeners = listeners::open(&config, &mut selector)?;
+        let listeners = listeners::open(&config, inherited, &mut selector)?;
         if config.management.credentials.is_empty() {
             log::warn!("no management credentials (-u or -U): every management login will fail");
         }

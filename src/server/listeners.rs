@@ -1,8 +1,9 @@
-//! The listening sockets: opened when the daemon starts, accepted from by `accept.rs`, and
-//! closed at shutdown.
+//! The listening sockets: opened when the daemon starts (bound, or inherited from the service
+//! manager), accepted from by `accept.rs`, and closed at shutdown.
 //!
-//! POP3 (and POP3S) listeners are bound on every `-l` address — at least one must work — and
-//! the management listener beside them. With `--reuse-port`, a POP3 listener shares
+//! POP3 (and POP3S) listeners are bound on every `-l` address — at least one must work — or,
+//! under socket activation, are exactly the sockets inherited (nothing is bound for POP3 then).
+//! The management listener is always bound here. With `--reuse-port`, a POP3 listener shares
 //! its port with other instances; at shutdown it first accepts what the kernel already queued
 //! on it (closing it would reset those connections, while new ones now go to the other
 //! instances), and closes right after its queue is empty.
@@ -10,7 +11,7 @@
 use super::Server;
 use crate::args::Config;
 use crate::ctx::{Endpoint, Owner};
-use crate::listen;
+use crate::listen::{self, activation::Inherited};
 use mio::net::TcpListener;
 use mio::Token;
 use selector::{Interest, Selector};
@@ -36,9 +37,11 @@ pub(super) struct Listener {
     pub drain: bool,
 }
 
-/// Opens every listener: the POP3 ones as configured, then the management one.
+/// Opens every listener: the POP3 ones from `inherited` when the service manager passed
+/// sockets, else bound as configured; then the management one.
 pub(super) fn open(
     config: &Config,
+    inherited: Option<Vec<Inherited>>,
     selector: &mut Selector<Owner, Endpoint>,
 ) -> io::Result<Vec<Listener>> {
     let mut listeners = Vec::new();
@@ -62,24 +65,43 @@ pub(super) fn open(
         });
         io::Result::Ok(())
     };
-    let (mut bound, mut errors) = (0, Vec::new());
-    for (addr, kind) in pop3_addresses(config) {
-        match listen::listen(addr, config.reuse_port) {
-            Ok(socket) => {
-                add(socket, addr, kind, config.reuse_port)?;
-                bound += 1;
+    match inherited {
+        Some(sockets) => {
+            if config.reuse_port {
+                log::warn!(
+                    "--reuse-port does not apply to inherited sockets (ReusePort= in the \
+                     .socket unit does)"
+                );
             }
-            Err(e) => {
-                log::warn!("cannot listen on {addr}: {e}");
-                errors.push(format!("{addr}: {}", explain(&e, config.reuse_port)));
+            for s in sockets {
+                let kind = if s.pop3s { Kind::Pop3s } else { Kind::Pop3 };
+                log::info!("inherited descriptor {} named {:?}", s.fd, s.name);
+                // Nothing to drain: the service manager keeps the socket, and its queue,
+                // open for the next instance.
+                add(TcpListener::from_std(s.socket), s.addr, kind, false)?;
             }
         }
-    }
-    if bound == 0 {
-        return Err(io::Error::other(format!(
-            "cannot listen: {}",
-            errors.join("; ")
-        )));
+        None => {
+            let (mut bound, mut errors) = (0, Vec::new());
+            for (addr, kind) in pop3_addresses(config) {
+                match listen::listen(addr, config.reuse_port) {
+                    Ok(socket) => {
+                        add(socket, addr, kind, config.reuse_port)?;
+                        bound += 1;
+                    }
+                    Err(e) => {
+                        log::warn!("cannot listen on {addr}: {e}");
+                        errors.push(format!("{addr}: {}", explain(&e, config.reuse_port)));
+                    }
+                }
+            }
+            if bound == 0 {
+                return Err(io::Error::other(format!(
+                    "cannot listen: {}",
+                    errors.join("; ")
+                )));
+            }
+        }
     }
     let mgmt = SocketAddr::new(config.management.listen, config.management.port);
     let socket = listen::listen(mgmt, false)
