@@ -23,6 +23,7 @@ fetchmail:fetchmail
 mpop:mpop
 socat:socat
 openssl:openssl
+systemd:systemd-socket-activate
 "
 [ $# -eq 0 ] || WANTED="$*"
 
