@@ -89,11 +89,7 @@ fn make_install_puts_every_file_where_the_units_expect_it() {
         .iter()
         .map(|p| (format!("usr/bin/{p}"), 0o755))
         .collect();
-    for page in [
-        "man8/pop3filter.8",
-        "man1/spcpctl.1",
-        "man1/stripmime.1",
-    ] {
+    for page in ["man8/pop3filter.8", "man1/spcpctl.1", "man1/stripmime.1"] {
         expected.push((format!("usr/share/man/{page}"), 0o644));
     }
     for u in UNITS {
@@ -109,7 +105,11 @@ fn make_install_puts_every_file_where_the_units_expect_it() {
     let mut names: Vec<&String> = expected.iter().map(|(f, _)| f).collect();
     names.sort();
     all.sort();
-    assert_eq!(all.iter().collect::<Vec<_>>(), names, "nothing else installed");
+    assert_eq!(
+        all.iter().collect::<Vec<_>>(),
+        names,
+        "nothing else installed"
+    );
 
     let units = dest.join("usr/lib/systemd/system");
     let service = unit(&units.join("pop3filter.service"));
@@ -131,7 +131,10 @@ fn make_install_puts_every_file_where_the_units_expect_it() {
     }
     for u in UNITS {
         let keys = unit(&units.join(u));
-        for doc in keys["Documentation"].iter().flat_map(|d| d.split_whitespace()) {
+        for doc in keys["Documentation"]
+            .iter()
+            .flat_map(|d| d.split_whitespace())
+        {
             let page = doc.strip_prefix("man:").expect("man: pages");
             let (name, section) = page.trim_end_matches(')').split_once('(').unwrap();
             let path = format!("/usr/share/man/man{section}/{name}.{section}");
@@ -149,7 +152,10 @@ fn make_install_puts_every_file_where_the_units_expect_it() {
 
     let env = fs::read_to_string(dest.join("etc/default/pop3filter")).unwrap();
     assert!(env.contains("\nPOP3FILTER_OPTS=\""), "{env}");
-    assert!(!env.contains("/usr/local/bin/"), "examples name the installed path:\n{env}");
+    assert!(
+        !env.contains("/usr/local/bin/"),
+        "examples name the installed path:\n{env}"
+    );
 
     let version = Command::new(dest.join("usr/bin/pop3filter"))
         .arg("-v")
@@ -168,7 +174,11 @@ fn make_install_puts_every_file_where_the_units_expect_it() {
     }
 
     // The operator's options survive a second install; uninstall leaves them too.
-    fs::write(dest.join("etc/default/pop3filter"), "POP3FILTER_OPTS=\"mine\"\n").unwrap();
+    fs::write(
+        dest.join("etc/default/pop3filter"),
+        "POP3FILTER_OPTS=\"mine\"\n",
+    )
+    .unwrap();
     make("install", &vars);
     let kept = fs::read_to_string(dest.join("etc/default/pop3filter")).unwrap();
     assert_eq!(kept, "POP3FILTER_OPTS=\"mine\"\n");
@@ -226,7 +236,10 @@ fn installed_units_pass_systemd_analyze_verify() {
     let service = unit(&units.join("pop3filter.service"));
     assert_eq!(
         service["ExecStart"],
-        [format!("{}/bin/pop3filter $POP3FILTER_OPTS", prefix.display())]
+        [format!(
+            "{}/bin/pop3filter $POP3FILTER_OPTS",
+            prefix.display()
+        )]
     );
     fs::remove_dir_all(&prefix).unwrap();
 }
