@@ -27,6 +27,7 @@ mpop:mpop
 socat:socat
 openssl:openssl
 haproxy:haproxy
+systemd:systemd-socket-activate
 "
 PYTHON_MODULES=yes
 [ $# -eq 0 ] || { WANTED="$*"; PYTHON_MODULES=""; }

@@ -72,6 +72,9 @@ pub struct Config {
     pub max_filters: usize,
     /// Where the HTTP metrics endpoint listens (`--metrics`); none by default.
     pub metrics: Option<SocketAddr>,
+    /// SO_REUSEPORT on the POP3 listeners: several instances share a port, and on SIGTERM
+    /// the connections already queued are accepted before the listeners close.
+    pub reuse_port: bool,
 }
 
 /// The management (SPCP) listener.
@@ -187,6 +190,12 @@ fn options() -> getopts::Options {
          (default: 4 per core)",
         "N",
     );
+    o.optflag(
+        "",
+        "reuse-port",
+        "share the POP3 port with other instances (SO_REUSEPORT); on SIGTERM, accept \
+         what is queued before closing the listeners",
+    );
     tls::options(&mut o);
     metrics::options(&mut o);
     fleet::options(&mut o);
@@ -200,7 +209,7 @@ pub fn usage() -> String {
     let brief = "Usage: pop3filter [-l ADDR] [-p PORT] [-P PORT] [-b BYTES] [-t CMD] [-e FILE]\n\
                   [-m MSG] [-M TYPES] [-T SECONDS] [-L ADDR] [-o PORT]\n\
                   [-u USER:PASS]... [-U FILE] [-g SECONDS] [--max-filters N]\n\
-                  [--metrics [ADDR:]PORT]\n\
+                  [--metrics [ADDR:]PORT] [--reuse-port]\n\
                   [TLS OPTIONS] [FLEET OPTIONS] [-v] [-h]\n\
                   <origin-server>\n\n\
                  A POP3 proxy. Clients connect to it; it relays their sessions to <origin-server>\n\
@@ -339,6 +348,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         tls: tls::parse(&m)?,
         metrics: metrics::parse(&m)?,
         fleet: fleet::parse(&m)?,
+        reuse_port: m.opt_present("reuse-port"),
     })))
 }
 
@@ -396,6 +406,8 @@ mod tests {
             Some("127.0.0.1:9100".parse().unwrap())
         );
         assert!(run(&["--metrics", "x", "h"]).is_err());
+        assert!(!c.reuse_port);
+        assert!(config(&["--reuse-port", "h"]).reuse_port);
     }
 
     #[test]
@@ -472,8 +484,23 @@ mod tests {
         assert_eq!(run(&["-h"]), Ok(Command::Help));
         assert_eq!(run(&["-v"]), Ok(Command::Version));
         for opt in [
-            "-l", "-p", "-P", "-b", "-t", "-e", "-m", "-M", "-T", "-L", "-o", "-u", "-U", "-g",
-            "-v", "-h",
+            "-l",
+            "-p",
+            "-P",
+            "-b",
+            "-t",
+            "-e",
+            "-m",
+            "-M",
+            "-T",
+            "-L",
+            "-o",
+            "-u",
+            "-U",
+            "-g",
+            "-v",
+            "-h",
+            "--reuse-port",
         ] {
             assert!(usage().contains(opt), "usage lists {opt}");
         }

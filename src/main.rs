@@ -61,11 +61,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before any thread starts: the variables are removed from the environment.
+    let inherited = match listen::activation::take(config.tls.pop3s_port.is_some()) {
+        Ok(inherited) => inherited,
+        Err(e) => {
+            eprintln!("pop3filter: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if config.tls.origin_insecure {
         log::warn!("--origin-insecure: the origin's certificate is NOT verified");
     }
     raise_descriptor_limit();
-    match server::Server::new(*config, tls).and_then(|mut s| s.run()) {
+    match server::Server::new(*config, tls, inherited).and_then(|mut s| s.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

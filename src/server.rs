@@ -13,7 +13,7 @@
 use crate::args::Config;
 use crate::filter::spawner::Spawner;
 use crate::filter::Orphans;
-use crate::listen;
+use crate::listen::activation::Inherited;
 use crate::metrics::Metrics;
 use crate::net::tls::Tls;
 use crate::pop3::{Readiness, Session, State};
@@ -22,51 +22,20 @@ use crate::scrape::{ScrapeState, Scraper};
 use crate::signals::Signals;
 use crate::slab::Slab;
 use crate::spcp::{Manager, MgmtState};
-use mio::net::TcpListener;
-use mio::Token;
 use selector::{Interest, Ready, Selector};
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 mod accept;
+mod listeners;
 use crate::ctx::{Ctx, Endpoint, Owner};
+use listeners::Listener;
 
 /// Most connections accepted from one listener per turn, so that a flood of new clients
 /// cannot starve the connections already open.
 const ACCEPT_BURST: usize = 64;
 /// How long to wait before accepting again after running out of descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Plain POP3 (STLS offered when there is a certificate).
-    Pop3,
-    /// POP3 in TLS from the first byte.
-    Pop3s,
-    Management,
-    /// The HTTP endpoint of `--metrics`.
-    Metrics,
-}
-
-impl Kind {
-    /// How the log names a listener of this kind, after its address.
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Pop3 => "",
-            Kind::Pop3s => " (POP3S)",
-            Kind::Management => " (management)",
-            Kind::Metrics => " (metrics)",
-        }
-    }
-}
-
-struct Listener {
-    socket: TcpListener,
-    token: Token,
-    kind: Kind,
-    ready: bool,
-}
 
 /// The daemon.
 pub struct Server {
@@ -85,61 +54,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listeners: POP3 on every configured address (at least one must work), the
-    /// management listener and, with `--metrics`, the metrics listener.
-    pub fn new(config: Config, tls: Tls) -> io::Result<Server> {
+    /// Opens the listeners (`listeners.rs`): POP3 on every configured address (at least one
+    /// must work) or the sockets `inherited` from the service manager, and the management
+    /// listener.
+    pub fn new(config: Config, tls: Tls, inherited: Option<Vec<Inherited>>) -> io::Result<Server> {
         let mut selector = Selector::new(1024)?;
         let resolver = Resolver::new(selector.waker());
-        let mut listeners = Vec::new();
-        let mut errors = Vec::new();
-        let mgmt = SocketAddr::new(config.management.listen, config.management.port);
-        let pop3 = config
-            .listen
-            .iter()
-            .map(|ip| (SocketAddr::new(*ip, config.port), Kind::Pop3));
-        let pop3s = config.tls.pop3s_port.into_iter().flat_map(|port| {
-            config
-                .listen
-                .iter()
-                .map(move |ip| (SocketAddr::new(*ip, port), Kind::Pop3s))
-        });
-        let metrics = config.metrics.map(|addr| (addr, Kind::Metrics));
-        let own = [(mgmt, Kind::Management)].into_iter().chain(metrics);
-        for (addr, kind) in pop3.chain(pop3s).chain(own) {
-            match listen::listen(addr) {
-                Ok(socket) => {
-                    let owner = Owner::Listener(listeners.len());
-                    let token =
-                        selector.register(&socket, owner, Endpoint::Listener, Interest::READ)?;
-                    log::info!("listening on {addr}{}", kind.label());
-                    listeners.push(Listener {
-                        socket,
-                        token,
-                        kind,
-                        ready: true,
-                    });
-                }
-                Err(e) if matches!(kind, Kind::Management | Kind::Metrics) => {
-                    return Err(io::Error::other(format!(
-                        "cannot listen on {addr}{}: {e}",
-                        kind.label()
-                    )))
-                }
-                Err(e) => {
-                    log::warn!("cannot listen on {addr}: {e}");
-                    errors.push(format!("{addr}: {e}"));
-                }
-            }
-        }
-        if !listeners
-            .iter()
-            .any(|l| matches!(l.kind, Kind::Pop3 | Kind::Pop3s))
-        {
-            return Err(io::Error::other(format!(
-                "cannot listen: {}",
-                errors.join("; ")
-            )));
-        }
+        let listeners = listeners::open(&config, inherited, &mut selector)?;
         if config.management.credentials.is_empty() {
             log::warn!("no management credentials (-u or -U): every management login will fail");
         }
@@ -163,7 +84,7 @@ impl Server {
             starved: Vec::new(),
             listening: listeners
                 .iter()
-                .filter(|l| l.kind != Kind::Management)
+                .filter(|l| matches!(l.kind, listeners::Kind::Pop3 | listeners::Kind::Pop3s))
                 .filter_map(|l| l.socket.local_addr().ok())
                 .collect(),
             outgoing: Default::default(),
@@ -245,7 +166,8 @@ impl Server {
     }
 
     /// Stops accepting and closes management and scrape connections; sessions in progress may
-    /// finish within the grace period. A second signal ends the grace period at once.
+    /// finish within the grace period. A second signal ends the grace period at once. With
+    /// `--reuse-port`, what is already queued on the POP3 listeners is accepted first.
     fn begin_shutdown(&mut self) {
         if self.shutdown.is_some() {
             log::info!("second signal: closing every session now");
@@ -258,9 +180,8 @@ impl Server {
             self.sessions.len()
         );
         self.shutdown = Some(Instant::now() + grace);
-        for l in self.listeners.drain(..) {
-            self.ctx.selector.remove(l.token);
-        }
+        // Listeners shared with other instances are drained after the batch (`accept`).
+        self.close_listeners_now();
         for slot in self.managers.indices() {
             if let Some(mut m) = self.managers.remove(slot) {
                 stm::jump(&mut m, &mut self.ctx, MgmtState::Done);

@@ -4,7 +4,8 @@
 //! accepting is retried a little later. A session whose connect() to the origin failed the same
 //! way is retried first; no client is accepted while one of them still waits.
 
-use super::{Kind, Server, ACCEPT_BURST, ACCEPT_RETRY};
+use super::listeners::Kind;
+use super::{Server, ACCEPT_BURST, ACCEPT_RETRY};
 use crate::metrics::Outcome;
 use crate::net::out_of_resources;
 use crate::pop3::{Session, State};
@@ -17,6 +18,11 @@ use std::time::Instant;
 
 impl Server {
     pub(super) fn accept(&mut self) {
+        if self.shutdown.is_some() {
+            // Only listeners shared with other instances are left: they give up their queue.
+            self.drain_listeners();
+            return;
+        }
         if let Some(until) = self.accept_paused_until {
             if Instant::now() < until {
                 return;
@@ -74,7 +80,7 @@ impl Server {
         }
     }
 
-    fn open_session(&mut self, stream: TcpStream, addr: SocketAddr, implicit_tls: bool) {
+    pub(super) fn open_session(&mut self, stream: TcpStream, addr: SocketAddr, implicit_tls: bool) {
         let slot = self.sessions.vacant();
         self.serial += 1;
         self.ctx.metrics.session_opened();

@@ -14,6 +14,8 @@
 //! * `Proxy` runs the daemon binary; it is killed on drop and its stderr is
 //!   kept in a file (`Proxy::log`), printed if the test panics.  Start-up is
 //!   detected from /proc (a listening socket), so no probe connection is made.
+//!   `Proxy::start_activated` runs it under `systemd-socket-activate` (socket
+//!   activation); `listening_ports(pid)` says what a process listens on.
 //! * Every child process is forked by one helper thread that never exits and
 //!   gets `PR_SET_PDEATHSIG(SIGTERM)`, so nothing outlives the test process
 //!   (the signal fires when the forking *thread* dies, hence the helper).
@@ -360,22 +362,62 @@ impl Proxy {
     /// Unless `args` has `-o PORT`, the management listener gets a free port
     /// (the default, 9090, would clash between tests running in parallel).
     pub fn start(args: &[&str]) -> Proxy {
-        Proxy::start_with(args, None, &[])
+        Proxy::start_with(args, None, &[], None)
     }
 
     /// Like `start`, with the daemon's open-files limit (soft and hard) set to
     /// `nofile`, so that it runs out of descriptors.
     pub fn start_limited(nofile: u64, args: &[&str]) -> Proxy {
-        Proxy::start_with(args, Some(nofile), &[])
+        Proxy::start_with(args, Some(nofile), &[], None)
     }
 
     /// Like `start`, the daemon run through `wrapper` (a command and its arguments that end
     /// by exec'ing the daemon with the arguments that follow them).
     pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Proxy {
-        Proxy::start_with(args, None, wrapper)
+        Proxy::start_with(args, None, wrapper, None)
     }
 
-    fn start_with(args: &[&str], nofile: Option<u64>, wrapper: &[&str]) -> Proxy {
+    /// The daemon started by `systemd-socket-activate` (socket activation, as systemd does
+    /// it) with a listening socket on 127.0.0.1 for each of `sockets` (port, name; names
+    /// given only when some are not empty), `args` for the daemon (`-p` not needed).
+    /// Returns once the sockets listen, before the daemon runs: `systemd-socket-activate`
+    /// execs it, with the same pid, at the first connection. `port` is the first socket's.
+    pub fn start_activated(sockets: &[(u16, &str)], args: &[&str]) -> Proxy {
+        let mut wrapper: Vec<String> = vec!["systemd-socket-activate".into()];
+        for (port, _) in sockets {
+            wrapper.extend(["-l".into(), format!("127.0.0.1:{port}")]);
+        }
+        if sockets.iter().any(|(_, name)| !name.is_empty()) {
+            let names: Vec<&str> = sockets.iter().map(|(_, n)| *n).collect();
+            wrapper.push(format!("--fdname={}", names.join(":")));
+        }
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let ports: Vec<u16> = sockets.iter().map(|(p, _)| *p).collect();
+        Proxy::start_with(args, None, &wrapper, Some(&ports))
+    }
+
+    /// Waits up to `within` for the daemon to exit; its status, or None if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `watch`: the ports to wait for instead of `-p` and `--pop3s-port` (the first one is
+    /// `port`).
+    fn start_with(
+        args: &[&str],
+        nofile: Option<u64>,
+        wrapper: &[&str],
+        watch: Option<&[u16]>,
+    ) -> Proxy {
         let free_mgmt = free_port().to_string();
         let mut with_mgmt: Vec<&str> = Vec::new();
         if !args.contains(&"-o") {
@@ -388,15 +430,22 @@ impl Proxy {
             .find(|w| w[0] == "-o")
             .and_then(|w| w[1].parse().ok())
             .unwrap_or(0);
-        let port = args
-            .windows(2)
-            .find(|w| w[0] == "-p")
-            .and_then(|w| w[1].parse().ok())
-            .unwrap_or_else(|| panic!("Proxy::start needs -p PORT in {args:?}"));
+        let port = match watch {
+            Some(ports) => ports[0],
+            None => args
+                .windows(2)
+                .find(|w| w[0] == "-p")
+                .and_then(|w| w[1].parse().ok())
+                .unwrap_or_else(|| panic!("Proxy::start needs -p PORT in {args:?}")),
+        };
         let pop3s_port: Option<u16> = args
             .windows(2)
             .find(|w| w[0] == "--pop3s-port")
             .and_then(|w| w[1].parse().ok());
+        let watched: Vec<u16> = match watch {
+            Some(ports) => ports.to_vec(),
+            None => [port].into_iter().chain(pop3s_port).collect(),
+        };
         let log_path = scratch("proxy").with_extension("log");
         let log = File::create(&log_path).unwrap();
         let bin = env!("CARGO_BIN_EXE_pop3filter");
@@ -439,9 +488,7 @@ impl Proxy {
         let started = Instant::now();
         // Watch for the listening socket instead of connecting to it, so the
         // daemon sees no extra connection.
-        while !listening(proxy.child.id(), port)
-            || pop3s_port.is_some_and(|p| !listening(proxy.child.id(), p))
-        {
+        while !watched.iter().all(|p| listening(proxy.child.id(), *p)) {
             if let Ok(Some(status)) = proxy.child.try_wait() {
                 panic!(
                     "pop3filter {args:?} exited with {status}; output:\n{}",
@@ -503,6 +550,40 @@ impl Drop for Proxy {
             let _ = fs::remove_file(&self.log_path);
         }
     }
+}
+
+/// The ports of the TCP sockets process `pid` listens on (Linux /proc), sorted.
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let mut ports = Vec::new();
+    let mut by_inode = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if let (Some(port), Some(&"0A"), Some(inode)) = (local_port, f.get(3), f.get(9)) {
+                by_inode.push((format!("socket:[{inode}]"), port));
+            }
+        }
+    }
+    for fd in fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(link) = fs::read_link(fd.path()) {
+            let link = link.to_string_lossy().into_owned();
+            ports.extend(by_inode.iter().filter(|(i, _)| *i == link).map(|(_, p)| *p));
+        }
+    }
+    ports.sort_unstable();
+    ports
 }
 
 /// Whether process `pid` has a TCP socket listening on `port` (Linux /proc).
