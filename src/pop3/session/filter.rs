@@ -227,7 +227,7 @@ impl Session {
         };
         let client = &mut self.client;
         let relay = &mut self.relay;
-        let (rounds, more, outcome) = super::run_rounds(|| {
+        let (rounds, more, outcome) = super::relaying::run_rounds(|| {
             let mut progress = relay.read_client(client)?;
             progress |= relay.take_commands();
             progress |= relay.write_origin(origin)?;
