@@ -11,7 +11,7 @@ const WINDOW: usize = 64 << 10;
 /// CRLF lines of 76 base64 characters, no dots.
 fn base64_body() -> Vec<u8> {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut rng = crate::testutil::Rng::new(0x5eed_b64);
+    let mut rng = crate::testutil::Rng::new(0x5eed_0b64);
     let mut body = Vec::with_capacity(SIZE + 80);
     while body.len() < SIZE {
         for _ in 0..76 {
@@ -29,14 +29,14 @@ fn text_body() -> Vec<u8> {
     let mut n = 0usize;
     while body.len() < SIZE {
         n += 1;
-        if n % 16 == 0 {
+        if n & 15 == 0 {
             body.push(b'.');
         }
         let len = 20 + rng.below(60);
         for k in 0..len {
             body.push(match k % 13 {
                 12 => b' ',
-                7 if n % 3 == 0 => b'.',
+                7 if n % 3 == 1 => b'.',
                 _ => b'a' + (k % 26) as u8,
             });
         }
