@@ -53,13 +53,14 @@ impl Unstuffer {
         while i < input.len() {
             match self.at {
                 At::InLine => {
-                    // Copy up to the end of the line in one go.
+                    // Copy up to the next line that begins with a dot in one go: the lines
+                    // between need no work (a body without dots is one copy per window).
                     let room = out.len() - o;
                     if room == 0 {
                         break;
                     }
                     let chunk = &input[i..input.len().min(i + room)];
-                    let n = crate::bytes::find(b'\n', chunk).map_or(chunk.len(), |p| p + 1);
+                    let n = dotted_line(chunk).unwrap_or(chunk.len());
                     out[o..o + n].copy_from_slice(&chunk[..n]);
                     if chunk[n - 1] == b'\n' {
                         self.at = At::LineStart;
@@ -187,24 +188,24 @@ impl Stuffer {
                 self.empty = false;
                 continue;
             }
-            // Copy the rest of the line (up to and without its LF) in one go.
+            // Copy in one go up to the next place that needs work: a bare LF, or a dot
+            // that begins a line (CRLF lines without leading dots are copied as they are).
             let rest = &input[i..];
-            let run = crate::bytes::find(b'\n', rest).unwrap_or(rest.len());
-            let n = run.min(out.len() - o);
+            let window = &rest[..rest.len().min(out.len() - o)];
+            let (n, bare_lf) = plain_run(window, self.after_cr);
             if n > 0 {
-                out[o..o + n].copy_from_slice(&rest[..n]);
-                self.after_cr = rest[n - 1] == b'\r';
-                self.line_start = false;
+                out[o..o + n].copy_from_slice(&window[..n]);
+                self.after_cr = window[n - 1] == b'\r';
+                self.line_start = window[n - 1] == b'\n';
                 self.empty = false;
                 i += n;
                 o += n;
             }
-            if n < run || i == input.len() || o == out.len() {
-                break; // out is full, or the input ended inside the line
+            if !bare_lf {
+                continue; // out is full, the input ended, or a line begins with a dot
             }
-            // The LF itself: a bare one becomes CRLF.
-            let eol: &'static [u8] = if self.after_cr { b"\n" } else { b"\r\n" };
-            o += self.emit(eol, &mut out[o..]);
+            // A bare LF becomes CRLF.
+            o += self.emit(b"\r\n", &mut out[o..]);
             i += 1;
             self.line_start = true;
             self.after_cr = false;
@@ -277,6 +278,43 @@ impl Stuffer {
         self.owed = bytes;
         self.pay(out)
     }
+}
+
+/// The offset of the first dot that begins a line in `chunk`, not counting its first byte
+/// (which continues a line).
+fn dotted_line(chunk: &[u8]) -> Option<usize> {
+    let mut from = 1;
+    while from < chunk.len() {
+        let p = from + crate::bytes::find(b'.', &chunk[from..])?;
+        if chunk[p - 1] == b'\n' {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
+}
+
+/// How many bytes at the start of `window` the stuffer copies as they are, and whether a bare
+/// LF follows them. The run stops before a bare LF (its CR is missing: before `window`, that is
+/// `after_cr`), after an LF that a dot follows, or at the end of `window`.
+fn plain_run(window: &[u8], after_cr: bool) -> (usize, bool) {
+    let mut from = 0;
+    while let Some(q) = crate::bytes::find(b'\n', &window[from..]) {
+        let lf = from + q;
+        let cr = if lf == 0 {
+            after_cr
+        } else {
+            window[lf - 1] == b'\r'
+        };
+        if !cr {
+            return (lf, true);
+        }
+        if window.get(lf + 1) == Some(&b'.') {
+            return (lf + 1, false);
+        }
+        from = lf + 1;
+    }
+    (window.len(), false)
 }
 
 #[cfg(test)]

@@ -216,3 +216,4 @@ fn unstuffer_survives_any_bytes() {
 }
 
 mod reference;
+mod throughput;

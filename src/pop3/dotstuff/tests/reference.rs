@@ -257,3 +257,41 @@ fn the_dot_heavy_message_survives_every_buffer_size() {
         }
     }
 }
+
+/// Long dot-free CRLF lines (one bare LF among them) with a dot at every offset, replacing a
+/// byte or inserted: the long runs copied in one go must stop exactly where work is needed.
+#[test]
+fn rare_dots_in_long_runs_at_every_offset() {
+    let mut body = Vec::new();
+    for line in 0..5u8 {
+        body.extend((0..40u8).map(|k| b'A' + (k + line) % 26));
+        body.extend_from_slice(if line == 3 { b"\n" } else { b"\r\n" });
+    }
+    for p in 0..=body.len() {
+        let mut replaced = body.clone();
+        if p < body.len() {
+            replaced[p] = b'.';
+        }
+        let mut inserted = body.clone();
+        inserted.insert(p, b'.');
+        for msg in [replaced, inserted] {
+            let want = reference_stuff(&msg);
+            let cuts = [0, p.saturating_sub(1), p, p + 1, msg.len() / 2, msg.len()];
+            for cut in cuts.map(|c| c.min(msg.len())) {
+                for w in [1, 2, 3, 5, 41, 42, 43, 64, 1000] {
+                    assert_eq!(stuff_through(&msg, cut, &[w]), want, "{p} {cut} {w}");
+                }
+            }
+            let mut wire = want.clone();
+            let (want_msg, end) = reference_unstuff(&wire).expect("stuffed has a terminator");
+            wire.extend_from_slice(b"+OK next\r\n");
+            let cuts = [0, p, p + 1, p + 2, wire.len() / 2, wire.len()];
+            for cut in cuts.map(|c| c.min(wire.len())) {
+                for w in [1, 2, 3, 5, 41, 42, 43, 64, 1000] {
+                    let (got, taken) = unstuff(&wire, cut, w);
+                    assert_eq!((got, taken), (want_msg.clone(), end), "{p} {cut} {w}");
+                }
+            }
+        }
+    }
+}
