@@ -409,6 +409,11 @@ impl Relay {
         self.stats.to_client > 0
     }
 
+    /// Whether the client has sent anything at all (a command taken, or bytes waiting).
+    pub fn client_spoke(&self) -> bool {
+        self.stats.commands > 0 || !self.up_in.is_empty()
+    }
+
     /// Nothing more can go to the client from what has been received: no staged bytes, no
     /// bytes of a reply waiting to be written.
     pub fn drained(&self) -> bool {

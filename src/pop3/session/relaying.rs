@@ -50,6 +50,14 @@ impl Session {
             self.failure = Some(why.to_string());
             return State::Error;
         }
+        if state == State::Hello && self.client.eof && !self.relay.client_spoke() {
+            // Gone before the greeting, having asked nothing: nobody waits for the origin's
+            // answer (and a link of a loop being undone must not hold its origin open).
+            return self.end(
+                Outcome::ClientClosed,
+                "client closed before the origin answered",
+            );
+        }
         // The last reply must have left the TLS layer too before the session ends.
         if self.relay.finished(self.client.eof) && self.client.flushed() {
             return match self.relay.quit_sent() {
