@@ -1,7 +1,7 @@
 # pop3filter: a thin wrapper over cargo and the scripts in scripts/.
 #   make run    demo Dovecot + the proxy in the foreground (Ctrl-C stops both)
 #   make test   every test, against a real Dovecot
-#   make soak   the fault and load suites five times over
+#   make soak   the fault, load, TLS-hostile, loop and restart suites five times over
 #   make lint   rustfmt and clippy
 #   make doc    API docs of the workspace
 #   make install   binaries, man pages, systemd units and /etc/default/pop3filter, under
@@ -47,7 +47,9 @@ soak: deps
 	for i in 1 2 3 4 5; do \
 	  $(CARGO) test --test faults_origin --test faults_origin_filter --test faults_client \
 	    --test faults_client_input --test faults_filter \
-	    --test shutdown --test load --test limits --test spcp_random || exit 1; \
+	    --test shutdown --test load --test limits --test spcp_random \
+	    --test tls_hostile --test metrics_hostile --test filter_spawn \
+	    --test fleet_loop --test fleet_restart || exit 1; \
 	done
 
 lint:
