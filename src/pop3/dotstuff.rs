@@ -294,11 +294,40 @@ fn dotted_line(chunk: &[u8]) -> Option<usize> {
     None
 }
 
+/// Bytes looked at together by [`plain_run`]'s block scan.
+const BLOCK: usize = 32;
+
 /// How many bytes at the start of `window` the stuffer copies as they are, and whether a bare
 /// LF follows them. The run stops before a bare LF (its CR is missing: before `window`, that is
 /// `after_cr`), after an LF that a dot follows, or at the end of `window`.
 fn plain_run(window: &[u8], after_cr: bool) -> (usize, bool) {
-    let mut from = 0;
+    // Skip whole blocks with no LF that is bare or followed by a dot. Each block looks one byte
+    // before it (so the scan starts at byte 1; byte 0 needs work only if it is an LF, whose CR
+    // would be `after_cr`, and then the line scan takes it) and one past it (so it stops a byte
+    // short: an LF at the very end cannot yet tell whether a dot follows).
+    let mut start = 0;
+    if window.len() > BLOCK && window[0] != b'\n' {
+        start = 1;
+        while start + BLOCK < window.len() {
+            let block = |from: usize| -> &[u8; BLOCK] {
+                window[from..from + BLOCK].try_into().expect("BLOCK bytes")
+            };
+            let (prev, cur, next) = (block(start - 1), block(start), block(start + 1));
+            let mut hits = 0u8;
+            for ((&p, &c), &n) in prev.iter().zip(cur).zip(next) {
+                hits |= u8::from(c == b'\n') & (u8::from(p != b'\r') | u8::from(n == b'.'));
+            }
+            if hits != 0 {
+                break;
+            }
+            start += BLOCK;
+        }
+    }
+    line_run(window, after_cr, start)
+}
+
+/// [`plain_run`] line by line, from `from` (every LF before it needs no work).
+fn line_run(window: &[u8], after_cr: bool, mut from: usize) -> (usize, bool) {
     while let Some(q) = crate::bytes::find(b'\n', &window[from..]) {
         let lf = from + q;
         let cr = if lf == 0 {

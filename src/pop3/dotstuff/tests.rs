@@ -217,3 +217,46 @@ fn unstuffer_survives_any_bytes() {
 
 mod reference;
 mod throughput;
+
+/// The block scan stops where the line scan alone would, wherever the LFs, CRs and dots fall
+/// around the block edges.
+#[test]
+fn plain_run_block_scan_matches_line_scan() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let alphabet = b"\r\n.a";
+    for len in 0..200 {
+        for _ in 0..200 {
+            let window: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    // Mostly CRLF-safe bytes, so runs reach past several blocks.
+                    match seed % 64 {
+                        0 => alphabet[(seed >> 8) as usize % 4],
+                        1..=8 => b'\r',
+                        _ => b'x',
+                    }
+                })
+                .collect();
+            // Turn each "\r" into "\r\n" often enough that LFs are mostly preceded by CR.
+            let window: Vec<u8> = window
+                .iter()
+                .flat_map(|&b| {
+                    if b == b'\r' {
+                        vec![b'\r', b'\n']
+                    } else {
+                        vec![b]
+                    }
+                })
+                .collect();
+            for after_cr in [false, true] {
+                assert_eq!(
+                    plain_run(&window, after_cr),
+                    line_run(&window, after_cr, 0),
+                    "{window:?} after_cr={after_cr}"
+                );
+            }
+        }
+    }
+}
