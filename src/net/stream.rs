@@ -124,20 +124,10 @@ impl Read for Stream {
         if self.tls.is_none() {
             return self.sock.read_vectored(bufs);
         }
-        let mut total = 0;
-        for buf in bufs.iter_mut().filter(|b| !b.is_empty()) {
-            match self.read(buf) {
-                Ok(n) => {
-                    total += n;
-                    if n < buf.len() {
-                        break;
-                    }
-                }
-                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(total)
+        slice_by_slice(bufs.len(), |i| match &mut bufs[i] {
+            b if b.is_empty() => (0, Ok(0)),
+            b => (b.len(), self.read(b)),
+        })
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -194,20 +184,10 @@ impl Write for Stream {
         if self.tls.is_none() {
             return self.sock.write_vectored(bufs);
         }
-        let mut total = 0;
-        for buf in bufs.iter().filter(|b| !b.is_empty()) {
-            match self.write(buf) {
-                Ok(n) => {
-                    total += n;
-                    if n < buf.len() {
-                        break;
-                    }
-                }
-                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(total)
+        slice_by_slice(bufs.len(), |i| match &bufs[i] {
+            b if b.is_empty() => (0, Ok(0)),
+            b => (b.len(), self.write(b)),
+        })
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -246,6 +226,30 @@ impl Transport for Stream {
             None => Ok(true),
         }
     }
+}
+
+/// A vectored call through TLS as plain calls, slice after slice: `op(i)` gives slice `i`'s
+/// length and what the call on it did. Stops after a short one (the socket has no more, or no
+/// more room); `WouldBlock` after some bytes moved is just the end of this call.
+fn slice_by_slice(
+    count: usize,
+    mut op: impl FnMut(usize) -> (usize, io::Result<usize>),
+) -> io::Result<usize> {
+    let mut total = 0;
+    for i in 0..count {
+        match op(i) {
+            (0, _) => {}
+            (len, Ok(n)) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
+            (_, Err(e)) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+            (_, Err(e)) => return Err(e),
+        }
+    }
+    Ok(total)
 }
 
 /// Writes TLS records to the socket until none are left (true) or it would block (false).
