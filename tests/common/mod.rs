@@ -53,13 +53,32 @@ pub const PASSWORD: &str = "secret";
 const DOVECOT_TIMEOUT: Duration = Duration::from_secs(20);
 const PROXY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// The ports [`free_port`] hands out: below Linux's ephemeral range (32768-60999 by default),
+/// so that no connection another test opens meanwhile can take one as its local port.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port that was free a moment ago on 127.0.0.1, and that no other call in this process
+/// returned. Asking the kernel for port 0 would give an ephemeral port, which the kernel may
+/// give again as the local port of an outgoing connection (proxy to Dovecot, a client) before
+/// the daemon binds it: "Address already in use". Each test process starts at its own place
+/// in [`PORTS`] (by its pid) and walks on from there.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let span = usize::from(PORTS.end - PORTS.start);
+    let _ = NEXT.compare_exchange(
+        usize::MAX,
+        std::process::id() as usize * 211 % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let at = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = PORTS.start + at as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {PORTS:?}");
 }
 
 /// Forks `cmd` from the immortal helper thread, with PDEATHSIG set.
