@@ -181,9 +181,51 @@ impl Censor {
     /// and a window of one byte or more makes progress; with an empty window, only bytes that
     /// are dropped or held may be consumed.
     pub fn feed(&mut self, input: &[u8], out: &mut [u8]) -> (usize, usize) {
+        self.run(input, out, false)
+    }
+
+    /// Takes the bytes at the start of `input` that go out unchanged, without writing them
+    /// anywhere: returns how many, and the caller writes `input[..n]` itself, after what
+    /// earlier calls wrote. A body that is kept is taken up to the end of the delimiter line
+    /// that ends it (or all of `input`). 0 means the next bytes need
+    /// [`Censor::feed_until_pass`] (a header block, a censored body, output owed).
+    ///
+    /// The pair saves a program that writes from its own input buffer the copy of what it
+    /// keeps into a window, which is most of the censor's work on a message it keeps.
+    pub fn pass(&mut self, input: &[u8]) -> usize {
+        debug_assert!(!self.closing, "pass after finish");
+        if self.ranges.is_empty() {
+            return input.len();
+        }
+        let mut i = 0;
+        while i < input.len() && !self.owes() {
+            if self.settle() {
+                continue;
+            }
+            if self.mode != Mode::Copy {
+                break;
+            }
+            i += self.take_body(&input[i..], false);
+        }
+        i
+    }
+
+    /// [`Censor::feed`], but it stops where the next bytes would go out unchanged, for
+    /// [`Censor::pass`] to take them; (0, 0) right there. Between them, a call of each with
+    /// input left and a window of one byte or more makes progress.
+    pub fn feed_until_pass(&mut self, input: &[u8], out: &mut [u8]) -> (usize, usize) {
+        self.run(input, out, true)
+    }
+
+    /// [`Censor::feed`]; with `stop_at_pass`, it returns at a body it would copy.
+    fn run(&mut self, input: &[u8], out: &mut [u8], stop_at_pass: bool) -> (usize, usize) {
         debug_assert!(!self.closing, "feed after finish");
         if self.ranges.is_empty() {
-            let n = input.len().min(out.len());
+            let n = if stop_at_pass {
+                0
+            } else {
+                input.len().min(out.len())
+            };
             out[..n].copy_from_slice(&input[..n]);
             return (n, n);
         }
@@ -201,7 +243,7 @@ impl Censor {
                 break;
             }
             i += match self.mode {
-                Mode::Copy if o == out.len() => break,
+                Mode::Copy if stop_at_pass || o == out.len() => break,
                 Mode::Copy => {
                     let n = self.copy(rest, &mut out[o..]);
                     o += n;
@@ -307,18 +349,21 @@ impl Censor {
     /// that a `-` follows, or after a candidate line's end; returns the bytes copied.
     fn copy(&mut self, rest: &[u8], out: &mut [u8]) -> usize {
         let avail = &rest[..rest.len().min(out.len())];
-        let n = self.body_step(avail);
+        let n = self.take_body(avail, false);
         out[..n].copy_from_slice(&avail[..n]);
-        self.offset += n as u64;
-        self.after_body_step(&avail[..n], false);
         n
     }
 
     /// DROP: drops up to the end of `rest` the same way; a delimiter line is kept and owed.
     fn drop_body(&mut self, rest: &[u8]) -> usize {
-        let n = self.body_step(rest);
+        self.take_body(rest, true)
+    }
+
+    /// Takes one body step from `avail` (not empty), copied or dropped; returns its length.
+    fn take_body(&mut self, avail: &[u8], dropping: bool) -> usize {
+        let n = self.body_step(avail);
         self.offset += n as u64;
-        self.after_body_step(&rest[..n], true);
+        self.after_body_step(&avail[..n], dropping);
         n
     }
 

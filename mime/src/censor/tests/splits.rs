@@ -22,7 +22,15 @@ impl Rng {
 
 /// Censors `input` cut at `cut`, through windows whose sizes follow `windows` in turn; checks
 /// that any window but an empty one makes progress and that an empty one writes nothing.
-fn through(list: &str, input: &[u8], cut: usize, windows: &[usize]) -> (Vec<u8>, Counters) {
+/// With `passing`, the bytes [`Censor::pass`] takes go straight to the output, and the rest
+/// through [`Censor::feed_until_pass`].
+fn through_with(
+    list: &str,
+    input: &[u8],
+    cut: usize,
+    windows: &[usize],
+    passing: bool,
+) -> (Vec<u8>, Counters) {
     let mut c = censor(list);
     let mut got = Vec::new();
     let mut turn = 0;
@@ -34,11 +42,22 @@ fn through(list: &str, input: &[u8], cut: usize, windows: &[usize]) -> (Vec<u8>,
         let mut rest = part;
         while !rest.is_empty() {
             let mut out = vec![0u8; next()];
-            let (i, o) = c.feed(rest, &mut out);
+            let passed = if passing { c.pass(rest) } else { 0 };
+            got.extend_from_slice(&rest[..passed]);
+            rest = &rest[passed..];
+            let (i, o) = if passing {
+                c.feed_until_pass(rest, &mut out)
+            } else {
+                c.feed(rest, &mut out)
+            };
             if out.is_empty() {
                 assert_eq!(o, 0, "an empty window gets nothing");
             } else {
-                assert!(i > 0 || o > 0, "a window of {} made no progress", out.len());
+                assert!(
+                    i > 0 || o > 0 || passed > 0 || rest.is_empty(),
+                    "a window of {} made no progress",
+                    out.len()
+                );
             }
             got.extend_from_slice(&out[..o]);
             rest = &rest[i..];
@@ -54,6 +73,18 @@ fn through(list: &str, input: &[u8], cut: usize, windows: &[usize]) -> (Vec<u8>,
         got.extend_from_slice(&out[..o]);
     }
     (got, c.counters())
+}
+
+/// [`through_with`] both ways; checks that they agree.
+fn through(list: &str, input: &[u8], cut: usize, windows: &[usize]) -> (Vec<u8>, Counters) {
+    let fed = through_with(list, input, cut, windows, false);
+    let passed = through_with(list, input, cut, windows, true);
+    assert_eq!(
+        (String::from_utf8_lossy(&passed.0), passed.1),
+        (String::from_utf8_lossy(&fed.0), fed.1),
+        "{list} cut {cut} windows {windows:?}: pass and feed_until_pass differ from feed"
+    );
+    fed
 }
 
 /// The small messages: every rule's shape, LF and CRLF.
@@ -173,16 +204,26 @@ fn big_messages_at_random_splits() {
         ][case % 3];
         let want = whole(list, &msg);
         assert!(want.1.parts_censored > 0, "the case censors something");
-        for _ in 0..4 {
+        for _ in 0..8 {
             let mut c = censor(list);
             let mut got = Vec::new();
             let mut rest = &msg[..];
             while !rest.is_empty() {
                 let chunk = &rest[..rest.len().min(1 + rng.below(9000))];
                 let mut taken = 0;
+                let passing = rng.below(2) == 0;
                 while taken < chunk.len() {
+                    if passing {
+                        let p = c.pass(&chunk[taken..]);
+                        got.extend_from_slice(&chunk[taken..taken + p]);
+                        taken += p;
+                    }
                     let mut out = vec![0u8; [0, 1, 2, 100, 4096, 65536][rng.below(6)]];
-                    let (i, o) = c.feed(&chunk[taken..], &mut out);
+                    let (i, o) = if passing {
+                        c.feed_until_pass(&chunk[taken..], &mut out)
+                    } else {
+                        c.feed(&chunk[taken..], &mut out)
+                    };
                     got.extend_from_slice(&out[..o]);
                     taken += i;
                 }
@@ -197,4 +238,40 @@ fn big_messages_at_random_splits() {
             assert_eq!(c.counters(), want.1, "case {case}");
         }
     }
+}
+
+#[test]
+fn pass_takes_a_kept_body_to_its_delimiter() {
+    let body = "QUJD\n".repeat(20_000);
+    let msg = format!(
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: image/png\n\nPNG\n\
+         --b\nContent-Type: application/pdf\n\n{body}--b--\nafter\n"
+    );
+    let msg = msg.as_bytes();
+    let mut c = censor("image/png");
+    let mut out = vec![0u8; 4096];
+    // The top-level header block goes through a window; pass takes the empty preamble and
+    // the delimiter after it.
+    assert_eq!(c.pass(msg), 0, "a header block is not passed");
+    let (i, o) = c.feed_until_pass(msg, &mut out);
+    assert_eq!(&out[..o], &msg[..i]);
+    let mut at = i + c.pass(&msg[i..]);
+    assert!(msg[at..].starts_with(b"Content-Type: image/png"));
+    // The censored PNG part (headers rewritten, body dropped, its delimiter owed) and the PDF
+    // part's header block, through the window.
+    let (i, o) = c.feed_until_pass(&msg[at..], &mut out);
+    at += i;
+    assert!(String::from_utf8_lossy(&out[..o]).ends_with("--b\nContent-Type: application/pdf\n\n"));
+    // Then the PDF's whole body, the close delimiter and the epilogue in one pass.
+    assert!(msg[at..].starts_with(b"QUJD"));
+    assert_eq!(c.pass(&msg[at..]), msg.len() - at);
+    assert_eq!(c.feed_until_pass(&[], &mut out), (0, 0));
+}
+
+#[test]
+fn an_empty_list_passes_everything() {
+    let msg = text(MIXED, true);
+    let mut c = censor("");
+    assert_eq!(c.pass(&msg), msg.len());
+    assert_eq!(c.feed_until_pass(&msg, &mut [0u8; 64]), (0, 0));
 }
