@@ -60,7 +60,7 @@ impl Unstuffer {
                         break;
                     }
                     let chunk = &input[i..input.len().min(i + room)];
-                    let n = dotted_line(chunk).unwrap_or(chunk.len());
+                    let n = crate::bytes::find_line_start(b'.', chunk).unwrap_or(chunk.len());
                     out[o..o + n].copy_from_slice(&chunk[..n]);
                     if chunk[n - 1] == b'\n' {
                         self.at = At::LineStart;
@@ -278,20 +278,6 @@ impl Stuffer {
         self.owed = bytes;
         self.pay(out)
     }
-}
-
-/// The offset of the first dot that begins a line in `chunk`, not counting its first byte
-/// (which continues a line).
-fn dotted_line(chunk: &[u8]) -> Option<usize> {
-    let mut from = 1;
-    while from < chunk.len() {
-        let p = from + crate::bytes::find(b'.', &chunk[from..])?;
-        if chunk[p - 1] == b'\n' {
-            return Some(p);
-        }
-        from = p + 1;
-    }
-    None
 }
 
 /// Bytes looked at together by [`plain_run`]'s block scan.

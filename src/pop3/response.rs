@@ -131,13 +131,23 @@ impl ResponseParser {
                         _ => Phase::InLine,
                     }
                 }
-                Phase::InLine => match crate::bytes::find(b'\n', &data[i - 1..]) {
-                    Some(at) => {
-                        i += at;
-                        self.phase = Phase::LineStart;
+                Phase::InLine => {
+                    // Only a line that begins with a dot can end the body: skip to the next
+                    // one in one search (the byte at `i - 1` continues a line).
+                    let rest = &data[i - 1..];
+                    match crate::bytes::find_line_start(b'.', rest) {
+                        Some(at) => {
+                            i += at;
+                            self.phase = Phase::Dot;
+                        }
+                        None => {
+                            if rest.last() == Some(&b'\n') {
+                                self.phase = Phase::LineStart;
+                            }
+                            return (data.len(), Event::NeedMore);
+                        }
                     }
-                    None => return (data.len(), Event::NeedMore),
-                },
+                }
                 Phase::Dot => {
                     self.phase = match byte {
                         b'\r' => Phase::DotCr,
@@ -309,6 +319,45 @@ mod tests {
                 }
             }
             assert_eq!((taken, events), whole, "case {case}: {input:?}");
+        }
+    }
+
+    #[test]
+    fn long_bodies_end_at_their_dot_line_only() {
+        // Bodies long enough for the block scan, with lines that begin with a dot but do not
+        // end the body, and bare LFs: the end is the first ".\r\n" or ".\n" line, at any
+        // split.
+        let mut rng = crate::testutil::Rng::new(0x5eed_0002);
+        for case in 0..300 {
+            let mut body = b"+OK\r\n".to_vec();
+            for _ in 0..rng.below(30) {
+                let line: Vec<u8> = match rng.below(6) {
+                    0 => b"..".to_vec(),
+                    1 => b".x".to_vec(),
+                    2 => Vec::new(),
+                    _ => (0..rng.below(150))
+                        .map(|i| if i % 37 == 5 { b'.' } else { b'a' })
+                        .collect(),
+                };
+                body.extend_from_slice(&line);
+                body.extend_from_slice(if rng.below(4) == 0 { b"\n" } else { b"\r\n" });
+            }
+            body.extend_from_slice(if case % 2 == 0 { b".\r\n" } else { b".\n" });
+            let end = body.len();
+            body.extend_from_slice(b"+OK next\r\n.\r\n");
+            let events = [Event::StatusLine(Status::Ok), Event::Done(Status::Ok)];
+            assert_eq!(
+                run(Expect::Multi, &body, body.len()),
+                (end, events.to_vec())
+            );
+            for _ in 0..20 {
+                let cut = rng.below(body.len() + 1);
+                assert_eq!(
+                    run(Expect::Multi, &body, cut),
+                    (end, events.to_vec()),
+                    "case {case} cut {cut}"
+                );
+            }
         }
     }
 }
