@@ -124,7 +124,8 @@ fn options() -> getopts::Options {
     o.optopt(
         "t",
         "",
-        "transformation: each retrieved message is piped through /bin/sh -c CMD (default: none)",
+        "transformation: each retrieved message is piped through CMD, run directly when it \
+         has no shell syntax, else through /bin/sh -c (default: none)",
         "CMD",
     );
     o.optopt(
@@ -199,8 +200,8 @@ fn options() -> getopts::Options {
     tls::options(&mut o);
     metrics::options(&mut o);
     fleet::options(&mut o);
-    o.optflag("v", "", "print the version and exit");
-    o.optflag("h", "", "print this help and exit");
+    o.optflag("v", "version", "print the version and exit");
+    o.optflag("h", "help", "print this help and exit");
     o
 }
 

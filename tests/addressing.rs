@@ -264,8 +264,8 @@ fn help_lists_every_option() {
         ("-l", " ADDR "),
         ("-p", " PORT "),
         ("-P", " PORT "),
-        ("-v", "  "),
-        ("-h", "  "),
+        ("-v", ", --version "),
+        ("-h", ", --help "),
     ] {
         let entry = format!("\n    {opt}{arg}");
         assert!(
@@ -273,6 +273,12 @@ fn help_lists_every_option() {
             "{entry:?} not in the usage:\n{usage}"
         );
     }
+}
+
+#[test]
+fn long_help_and_version_are_the_short_ones() {
+    assert_eq!(cli(&["--help"]), cli(&["-h"]));
+    assert_eq!(cli(&["--version"]), cli(&["-v"]));
 }
 
 #[test]

@@ -272,6 +272,11 @@ fn help_lists_every_command() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    let long = Command::new(env!("CARGO_BIN_EXE_spcpctl"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(long, out, "--help is -h");
     let help = text(&out.stdout);
     for command in [
         "connections",

@@ -91,7 +91,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, Failure> {
     o.optopt("u", "", "credentials", "USER:PASS");
     o.optopt("U", "", "file with a USER:PASS line", "FILE");
     o.optopt("n", "", "watch: stop after COUNT refreshes", "COUNT");
-    o.optflag("h", "", "print this help");
+    o.optflag("h", "help", "print this help");
     let m = o.parse(args).map_err(|e| usage_error(e.to_string()))?;
     if m.opt_present("h") {
         return Ok(None);
