@@ -31,6 +31,8 @@ pub struct Config {
     pub pipeline: usize,
     /// storm: the prober's NOOP schedule.
     pub interval: Duration,
+    /// storm: `--storm-ms`, how long each session goes on sending batches (None: one batch).
+    pub storm_for: Option<Duration>,
     /// storm: a second prober's server (`--control PORT`, on the same host).
     pub control: Option<SocketAddr>,
 }
@@ -61,7 +63,7 @@ pub fn options() -> getopts::Options {
     o.optopt(
         "n",
         "count",
-        "sessions, RETRs, held sessions or storm NOOPs (1)",
+        "sessions, RETRs, held sessions or storm NOOPs at least (1)",
         "N",
     );
     o.optopt(
@@ -89,6 +91,13 @@ pub fn options() -> getopts::Options {
         "",
         "interval-ms",
         "storm: one NOOP every so many milliseconds (10)",
+        "MS",
+    );
+    o.optopt(
+        "",
+        "storm-ms",
+        "storm: each session repeats its batch until so many milliseconds after the release \
+         (one batch)",
         "MS",
     );
     o.optopt(
@@ -217,6 +226,13 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         tls,
         pipeline: num::<usize>(&m, "pipeline", 5)?.max(1),
         control,
+        storm_for: if m.opt_present("storm-ms") {
+            Some(Duration::from_secs_f64(
+                num::<f64>(&m, "storm-ms", 0.0)?.max(0.0) / 1e3,
+            ))
+        } else {
+            None
+        },
         interval: Duration::from_secs_f64(num::<f64>(&m, "interval-ms", 10.0)?.max(0.0) / 1e3),
     }))
 }
