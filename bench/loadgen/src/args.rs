@@ -31,8 +31,8 @@ pub struct Config {
     pub pipeline: usize,
     /// storm: the prober's NOOP schedule.
     pub interval: Duration,
-    /// storm: `--storm-ms`, how long each session goes on sending batches (None: one batch).
-    pub storm_for: Option<Duration>,
+    /// storm: how many storms, one after the other.
+    pub storms: usize,
     /// storm: a second prober's server (`--control PORT`, on the same host).
     pub control: Option<SocketAddr>,
 }
@@ -63,7 +63,7 @@ pub fn options() -> getopts::Options {
     o.optopt(
         "n",
         "count",
-        "sessions, RETRs, held sessions or storm NOOPs at least (1)",
+        "sessions, RETRs, held sessions or spawns (1)",
         "N",
     );
     o.optopt(
@@ -95,10 +95,9 @@ pub fn options() -> getopts::Options {
     );
     o.optopt(
         "",
-        "storm-ms",
-        "storm: each session repeats its batch until so many milliseconds after the release \
-         (one batch)",
-        "MS",
+        "storms",
+        "storm: how many storms, one after the other (1)",
+        "N",
     );
     o.optopt(
         "",
@@ -226,13 +225,7 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         tls,
         pipeline: num::<usize>(&m, "pipeline", 5)?.max(1),
         control,
-        storm_for: if m.opt_present("storm-ms") {
-            Some(Duration::from_secs_f64(
-                num::<f64>(&m, "storm-ms", 0.0)?.max(0.0) / 1e3,
-            ))
-        } else {
-            None
-        },
+        storms: num::<usize>(&m, "storms", 1)?.max(1),
         interval: Duration::from_secs_f64(num::<f64>(&m, "interval-ms", 10.0)?.max(0.0) / 1e3),
     }))
 }
