@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: pop3filter side by side with a direct connection and its peers.
 
-    bench/bench.py [--rounds N] [--quick] [--out DIR] [--only plain|tls|censor]
+    bench/bench.py [--rounds N] [--quick] [--out DIR] [--only plain|tls|censor|storm]
 
 Starts one private Dovecot (bench/dovecot.sh) and, in front of it, every target: pop3filter,
 pop3filter -t cat, socat, nginx's mail proxy.  Then runs the workloads with bench/loadgen,
@@ -34,8 +34,8 @@ The censor part (issue 11), run first:
   M2 one session, 200 sequential RETRs of 1 MiB: pop3filter -M 'image/*' beside pop3filter   p50/p99
   M3 one session, 5 RETRs of 20 MiB, the same targets                  MiB/s, peak RSS, CPU
   SP 200 RETRs of 1 KiB: -t cat (run directly) beside -t 'cat #' (through /bin/sh)   p50/p99
-  ST the storm: 300 sessions pipeline 5 RETRs of 1 KiB at once while one more times NOOPs every
-     10 ms; through -t cat and without -t                              NOOP p50/p99/max
+  ST the storm, 20 times: 300 sessions pipeline 5 RETRs of 1 KiB at once while one more times a
+     NOOP every 2 ms; through -t cat and without -t      p50/p99/max of the NOOPs sent in the storms
 
 Standard library only.  Expects target/release/{pop3filter,loadgen,stripmime} to be built.
 """
@@ -313,7 +313,8 @@ class Bench:
         self.extra = {}
         self.plain = args.only in (None, "plain")
         self.tls = args.only in (None, "tls")
-        self.censor = args.only in (None, "censor")
+        self.censor = args.only in (None, "censor", "storm")
+        self.storm_only = args.only == "storm"  # of the censor part, only ST
         self.certs = None  # the scratch dir of scripts/make-certs.sh once made
         self.auth = None
 
@@ -625,19 +626,21 @@ class Bench:
     # -- the censor part (issue 11) --
     def run_censor(self):
         """The standalone censors side by side, then pop3filter with -M, with -t run directly or
-        through the shell, and the storm."""
+        through the shell, and the storm (with --only storm, the storm alone)."""
         a = self.args
         t0 = time.time()
-        self.standalone()
-        log("censor part: standalone in %.0f s" % (time.time() - t0))
-        for t in CENSOR_DAEMONS:
+        daemons = ST_TARGETS if self.storm_only else list(CENSOR_DAEMONS)
+        if not self.storm_only:
+            self.standalone()
+            log("censor part: standalone in %.0f s" % (time.time() - t0))
+        for t in daemons:
             self.start_target(t)
         log("censor part targets: " + ", ".join("%s :%d" % (CENSOR_LABEL[t], self.port[t])
-                                                for t in CENSOR_DAEMONS if self.live(t)))
+                                                for t in daemons if self.live(t)))
         spec = [("M2", M_TARGETS, ["retrs", "-m", 2, "-n", a.m2]),
                 ("M3", M_TARGETS, ["retrs", "-m", 3, "-n", a.m3]),
                 ("SP", SP_TARGETS, ["retrs", "-m", 1, "-n", a.sp])]
-        for w, targets, lg in spec:
+        for w, targets, lg in [] if self.storm_only else spec:
             t1 = time.time()
             msg = lg[lg.index("-m") + 1]
             for rnd in range(a.rounds):
@@ -646,15 +649,16 @@ class Bench:
                 self.measured(w, rnd, order, lg + ["-p", ports, "-e", self.expect[msg]])
             log("workload %s: %d round(s) in %.0f s" % (w, a.rounds, time.time() - t1))
         # The storm: one target at a time (each storm has the machine to itself), the order
-        # rotating; the timeout covers 300 logins and the slowest storm many times over.
+        # rotating. The same storm a.storms times over, and only the NOOPs sent while one is under
+        # way count, however long each target takes to get through it.
         t1 = time.time()
-        storm = ["storm", "-m", 1, "-e", self.expect[1], "-c", a.storm, "-n", a.noops,
-                 "--pipeline", 5, "--interval-ms", 10, "--control", self.origin]
+        storm = ["storm", "-m", 1, "-e", self.expect[1], "-c", a.storm, "--storms", a.storms,
+                 "--pipeline", 5, "--interval-ms", a.storm_interval, "--control", self.origin]
         for rnd in range(a.rounds):
             for t in self.order(rnd, ST_TARGETS):
                 self.measured("ST", rnd, [t], storm + ["-p", self.port[t]])
         log("workload ST: %d round(s) in %.0f s" % (a.rounds, time.time() - t1))
-        for t in CENSOR_DAEMONS:
+        for t in daemons:
             if t in self.pid:
                 self.procs.stop(self.pid.pop(t))
         self.extra["max_filters_default"] = "4 per core: %d here" % (4 * (os.cpu_count() or 1))
@@ -1194,12 +1198,12 @@ class Analysis:
             v[("SP", "p99", t)] = self.m("SP", t, "lat_p99_ms")
             v[("SP", "min", t)] = self.m("SP", t, "lat_min_ms")
         for t in ST_TARGETS:
+            # p50/p99/max and the control's: the NOOPs sent while a storm was under way.
             for k, key in (("p50", "lat_p50_ms"), ("p99", "lat_p99_ms"), ("max", "lat_max_ms"),
-                           ("storm_ms", "storm_ms"), ("during", "during_storm"), ("during_p50", "during_p50_ms"),
-                           ("during_max", "during_max_ms"), ("open_s", "open_s"), ("noops", "samples"),
-                           ("retrs", "storm_retrs"), ("ctl_p50", "control_p50_ms"), ("ctl_p99", "control_p99_ms"),
-                           ("ctl_max", "control_max_ms"), ("ctl_during_p50", "control_during_p50_ms"),
-                           ("ctl_during_max", "control_during_max_ms")):
+                           ("samples", "samples"), ("storm_ms", "storm_ms"), ("storm_ms_max", "storm_ms_max"),
+                           ("open_s", "open_s"), ("retrs", "storm_retrs"), ("retrs_s", "storm_retrs_per_s"),
+                           ("ctl_samples", "control_samples"), ("ctl_p50", "control_p50_ms"),
+                           ("ctl_p99", "control_p99_ms"), ("ctl_max", "control_max_ms")):
                 v[("ST", k, t)] = self.m("ST", t, key)
 
     def negotiated(self, t):
@@ -1229,7 +1233,9 @@ class Analysis:
         if self.b.tls:
             self.tls_checks(out)
         if self.b.censor:
-            self.censor_checks(out)
+            if not self.b.storm_only:
+                self.censor_checks(out)
+            self.storm_checks(out)
         return out
 
     def censor_checks(self, out):
@@ -1278,11 +1284,15 @@ class Analysis:
         out.append(("-M, M3 peak RSS growth over %d × 20 MiB" % self.b.args.m3,
                     "n/a" if g is None else "%.0f KiB" % (g / 1024), "< 1024 KiB",
                     None if g is None else g < MIB, "" if g is None else "%+.0f KiB" % ((g - MIB) / 1024)))
-        a, b = self.get("ST", "p99", "pop3filter-ref"), self.get("ST", "p99", "pop3filter-tcat")
-        label = "storm: NOOP p99 with -t cat vs without -t"
+
+    def storm_checks(self, out):
+        P, T = "pop3filter-ref", "pop3filter-tcat"
+        a, b = self.get("ST", "p99", P), self.get("ST", "p99", T)
+        label = "storm: NOOP p99 under the storms with -t cat vs without -t"
         if a and b is not None:
-            out.append((label, "%.2f ms vs %.2f ms (%.2f×)" % (b, a, b / a), "≤ 2×", b / a <= 2,
-                        "%+.0f %% vs the limit" % ((b / a / 2 - 1) * 100)))
+            out.append((label, "%.2f ms vs %.2f ms (%.2f×; %s vs %s NOOPs)" % (
+                b, a, b / a, whole(self.get("ST", "samples", T)), whole(self.get("ST", "samples", P))),
+                "≤ 2×", b / a <= 2, "%+.0f %% vs the limit" % ((b / a / 2 - 1) * 100)))
         else:
             out.append((label, "n/a", "≤ 2×", None, ""))
 
@@ -1405,6 +1415,10 @@ def fmt(v, digits=2):
     return "%.*f" % (digits, v)
 
 
+def whole(v):
+    return "—" if v is None else "%.0f" % v
+
+
 def cell(an, w, metric, t, higher_is_better=False, digits=2):
     v = an.get(w, metric, t)
     if t in an.b.unavailable and v is None:
@@ -1434,8 +1448,9 @@ def markdown(an):
     L = []
     L.append("# pop3filter benchmark")
     L.append("")
-    only = [k for k, on in (("plain", b.plain), ("TLS", b.tls), ("censor", b.censor)) if on]
-    part = "" if len(only) == 3 else " (only the %s part: `--only %s`)" % (only[0], only[0].lower())
+    part = "" if a.only is None else " (only %s: `--only %s`)" % (
+        {"plain": "the plain part", "tls": "the TLS part", "censor": "the censor part",
+         "storm": "the storm, ST"}[a.only], a.only)
     L.append("- date: %s; `make bench` took %d s%s" % (meta["date"], meta["seconds"], part))
     L.append("- machine: %d cores (%s), %s GiB, kernel %s, %s; load average at start %s, at end %s"
              % (meta["cores"], meta["cpu"], meta["memory_gib"], meta["kernel"], meta["os"],
@@ -1457,7 +1472,11 @@ def markdown(an):
     if b.tls:
         markdown_tls(an, L)
     if b.censor:
-        markdown_censor(an, L)
+        L.append("## Censor and filters (issue 11)")
+        L.append("")
+        if not b.storm_only:
+            markdown_censor(an, L)
+        markdown_storm(an, L)
     L.append("## Targets")
     L.append("")
     L.append("| target | measured | limit | result | margin |")
@@ -1602,8 +1621,6 @@ def markdown_censor(an, L):
     a = b.args
     sa = b.extra.get("standalone", {})
     gone = sa.get("unavailable", {})
-    L.append("## Censor and filters (issue 11)")
-    L.append("")
     L.append("Standalone: each tool reads a %s-octet message (a multipart/mixed: a text part, a 70-octet "
              "image/png, an application/x-cd-image part of %d MiB in base64, a closing text part; CRLF line "
              "ends) from a file in the page cache and writes to /dev/null. (a) a censor list that matches "
@@ -1679,31 +1696,38 @@ def markdown_censor(an, L):
                  "Between the fastest RETRs, which the machine's other work touches least: %.2f ms saved."
                  % (ps - pd, (ps - pd) / ps * 100, ps, pd - p0, ps - p0, mss - md))
     L.append("")
-    L.append("The storm: %d sessions log in, then all at once each sends 5 × `RETR 1` (the 1 KiB message) in "
-             "one write, reads the replies and QUITs; one more session, logged in before, sends a NOOP every "
-             "10 ms from that moment, at least %d of them and for as long as the storm lasts, each timed from "
-             "sending it to its reply. The control: a third session sends the same NOOPs, 5 ms later in each "
-             "step, straight to Dovecot, which the storm loads only through the machine they share (what the "
-             "proxy adds is roughly the difference). With `-t cat` (at most `--max-filters` at once, default %s) and "
-             "without `-t`, one at a time, %d rounds." % (a.storm, a.noops, b.extra.get("max_filters_default", "?"),
-                                                          a.rounds))
+
+
+def markdown_storm(an, L):
+    b = an.b
+    a = b.args
+    L.append("The storm: %d sessions log in; then, all at once, each sends 5 × `RETR 1` (the 1 KiB message) "
+             "in one write and reads the replies (each checked); the storm is over at the last reply, and "
+             "%d storms run one after the other, 0.2 s apart. One more session, logged in before, sends a "
+             "NOOP every %g ms from each storm's start for as long as that storm lasts, each timed from "
+             "sending it to its reply (a late one goes at once, so where NOOPs take longer than the step "
+             "fewer are sent): the NOOP p50/p99/max are over every NOOP sent under a storm, none in the "
+             "quiet after it, so a target that gets through the same storm faster is judged on fewer "
+             "samples, not on idle time. The control: a third session sends the same NOOPs, half a step "
+             "later, straight to Dovecot, which the storm loads only through the machine they share (what "
+             "the proxy adds is roughly the difference). With `-t cat` (at most `--max-filters` at once, "
+             "default %s) and without `-t`, one at a time, %d rounds."
+             % (a.storm, a.storms, a.storm_interval, b.extra.get("max_filters_default", "?"), a.rounds))
     L.append("")
     L.append("| storm | `pop3filter` (no -t) | `pop3filter -t cat` | -t ÷ no -t |")
     L.append("|---|---|---|---|")
-    for label, k, d in (("NOOP p50 ms", "p50", 2), ("NOOP p99 ms", "p99", 2), ("NOOP max ms", "max", 1),
-                        ("storm: release to the last reply, ms", "storm_ms", 0),
-                        ("NOOPs sent during the storm", "during", 0),
-                        ("… their p50 ms", "during_p50", 2), ("… their max ms", "during_max", 1),
-                        ("NOOPs in all", "noops", 0), ("RETRs checked", "retrs", 0),
-                        ("logging in the sessions took, s", "open_s", 2),
-                        ("control, NOOPs straight to Dovecot: p50 ms", "ctl_p50", 2),
-                        ("… p99 ms", "ctl_p99", 2), ("… max ms", "ctl_max", 1),
-                        ("… during the storm: p50 ms", "ctl_during_p50", 2),
-                        ("… during the storm: max ms", "ctl_during_max", 1)):
+    for label, k, d in (("NOOPs sent under a storm", "samples", 0),
+                        ("… their p50 ms", "p50", 2), ("… their p99 ms", "p99", 2), ("… their max ms", "max", 1),
+                        ("control, the same NOOPs straight to Dovecot", "ctl_samples", 0),
+                        ("… p50 ms", "ctl_p50", 2), ("… p99 ms", "ctl_p99", 2), ("… max ms", "ctl_max", 1),
+                        ("a storm, release to the last reply: median ms", "storm_ms", 0),
+                        ("… the longest, ms", "storm_ms_max", 0),
+                        ("RETRs checked, all storms", "retrs", 0), ("… per second of storm", "retrs_s", 0),
+                        ("logging in the sessions took, s", "open_s", 2)):
         x, y = an.get("ST", k, "pop3filter-ref"), an.get("ST", k, "pop3filter-tcat")
-        r = "%.2f×" % (y / x) if x and y is not None and k in ("p50", "p99", "max", "storm_ms", "ctl_p99") else ""
-        L.append("| %s | %s | %s | %s |" % (label, fmt(x, d) if d else ("—" if x is None else "%.0f" % x),
-                                           fmt(y, d) if d else ("—" if y is None else "%.0f" % y), r))
+        r = "%.2f×" % (y / x) if x and y is not None and k in (
+            "p50", "p99", "max", "ctl_p99", "retrs_s", "storm_ms") else ""
+        L.append("| %s | %s | %s | %s |" % (label, fmt(x, d) if d else whole(x), fmt(y, d) if d else whole(y), r))
     L.append("")
 
 
@@ -1714,6 +1738,18 @@ def kib_(v):
 def notes_censor(an, L):
     b = an.b
     sa = b.extra.get("standalone", {})
+    if b.storm_only:
+        L.append("- Of the censor part only the storm was run (`--only storm`).")
+    else:
+        notes_standalone(sa, L)
+    L.append("- The censor part's daemons: `pop3filter [-M 'image/*' | -t cat | -t 'cat #'] -l 127.0.0.1 -p PORT "
+             "-P ORIGIN -o MGMTPORT -u bench:bench 127.0.0.1`; M3's peak RSS and CPU as in workload 3.")
+    L.append("- The storm's NOOPs go on a fixed %g ms schedule; one that comes due while the previous is "
+             "still waiting goes as soon as that one is answered, so a stall shows in several samples, not one."
+             % b.args.storm_interval)
+
+
+def notes_standalone(sa, L):
     L.append("- Censor part: run first, before the plain part, against the same Dovecot. Standalone wall "
              "times: each tool spawned straight from the harness (posix_spawn, stdin the file, stdout "
              "/dev/null), from the spawn to its exit, its start included (cat with an empty input: %s ms); "
@@ -1722,10 +1758,6 @@ def notes_censor(an, L):
              "none below GNU time's own, about 1.6 MiB: cat's figure). `bench/py_strip.py` is the ~20-line "
              "Python `email` censor (message_from_binary_file, parts of a matching type replaced by a "
              "text/plain note, BytesGenerator)." % ms(sa.get("spawn_overhead_s")))
-    L.append("- The censor part's daemons: `pop3filter [-M 'image/*' | -t cat | -t 'cat #'] -l 127.0.0.1 -p PORT "
-             "-P ORIGIN -o MGMTPORT -u bench:bench 127.0.0.1`; M3's peak RSS and CPU as in workload 3.")
-    L.append("- The storm's NOOPs go on a fixed 10 ms schedule; one that comes due while the previous is "
-             "still waiting goes as soon as that one is answered, so a stall shows in several samples, not one.")
 
 
 def vs_nginx_tls(an, w, metric):
@@ -1970,7 +2002,19 @@ def console_table_tls(an):
 
 
 def console_table_censor(an):
-    out = ["%-22s%14s%14s%14s%14s" % ("standalone ms / KiB", "cat", "stripmime", "altermime", "python email")]
+    out = []
+    if not an.b.storm_only:
+        console_censor(an, out)
+    out.append("%-22s%16s%16s" % ("storm × %d" % an.b.args.storms, "no -t", "-t cat"))
+    for k in ("p50", "p99", "max"):
+        out.append("%-22s" % ("ST NOOP %s ms" % k) + "".join("%16s" % fmt(an.get("ST", k, t)) for t in ST_TARGETS))
+    for label, k in (("ST NOOPs", "samples"), ("ST storm median ms", "storm_ms")):
+        out.append("%-22s" % label + "".join("%16s" % whole(an.get("ST", k, t)) for t in ST_TARGETS))
+    return "\n".join(out)
+
+
+def console_censor(an, out):
+    out.append("%-22s%14s%14s%14s%14s" % ("standalone ms / KiB", "cat", "stripmime", "altermime", "python email"))
     for case in CASES:
         w = "C" + case
         out.append("%-22s" % ("(%s) wall ms" % case) + "".join("%14s" % ms(an.get(w, "wall", t), 1) for t in TOOLS))
@@ -1981,10 +2025,6 @@ def console_table_censor(an):
     out.append("%-22s" % "M3 MiB/s" + "".join("%16s" % fmt(an.get("M3", "mibs", t), 1) for t in M_TARGETS))
     out.append("%-22s%16s%16s%16s" % ("RETR 1 KiB", "no -t", "-t cat", "-t 'cat #'"))
     out.append("%-22s" % "SP p50 ms / RETR" + "".join("%16s" % fmt(an.get("SP", "p50", t)) for t in SP_TARGETS))
-    out.append("%-22s%16s%16s" % ("storm NOOP", "no -t", "-t cat"))
-    for k in ("p50", "p99", "max"):
-        out.append("%-22s" % ("ST %s ms" % k) + "".join("%16s" % fmt(an.get("ST", k, t)) for t in ST_TARGETS))
-    return "\n".join(out)
 
 
 def main():
@@ -1993,9 +2033,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="small workloads, to try the harness")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     p.add_argument("--no-hold", action="store_true", help="skip workloads 5 and T5")
-    p.add_argument("--only", choices=("plain", "tls", "censor"),
-                   help="run only the plain part (workloads 1-6), only the TLS part (T2-T6) or only the "
-                        "censor part (standalone censors, M2, M3, SP, ST)")
+    p.add_argument("--only", choices=("plain", "tls", "censor", "storm"),
+                   help="run only the plain part (workloads 1-6), only the TLS part (T2-T6), only the "
+                        "censor part (standalone censors, M2, M3, SP, ST) or only the storm (ST)")
     p.add_argument("--budget", type=int, default=int(os.environ.get("BENCH_BUDGET", "720")),
                    help="seconds this script may take; the time caps of workloads 4 and T4 shrink to fit (720)")
     a = p.parse_args()
@@ -2004,9 +2044,12 @@ def main():
     if a.quick:
         a.w1, a.w2, a.w3, a.w4, a.w4_secs, a.hold, a.spawn = 50, 20, 2, 100, 10, 1000, 20
         a.t2, a.t3, a.t4, a.t4_secs, a.t5 = 20, 2, 100, 5, 200
-    a.big_mib, a.fast_reps, a.m2, a.m3, a.sp, a.storm, a.noops = 200, 3, 200, 5, 200, 300, 500
+    a.big_mib, a.fast_reps, a.m2, a.m3, a.sp = 200, 3, 200, 5, 200
+    # The storm: sessions, how many storms, one NOOP every so many ms.
+    a.storm, a.storms, a.storm_interval = 300, 20, 2
     if a.quick:
-        a.big_mib, a.fast_reps, a.m2, a.m3, a.sp, a.storm, a.noops = 20, 2, 20, 2, 20, 50, 100
+        a.big_mib, a.fast_reps, a.m2, a.m3, a.sp = 20, 2, 20, 2, 20
+        a.storm, a.storms = 50, 5
     if a.no_hold:
         a.hold = a.t5 = 0
     for path in (POP3FILTER, LOADGEN) + ((STRIPMIME,) if a.only in (None, "censor") else ()):

@@ -31,6 +31,8 @@ pub struct Config {
     pub pipeline: usize,
     /// storm: the prober's NOOP schedule.
     pub interval: Duration,
+    /// storm: how many storms, one after the other.
+    pub storms: usize,
     /// storm: a second prober's server (`--control PORT`, on the same host).
     pub control: Option<SocketAddr>,
 }
@@ -61,7 +63,7 @@ pub fn options() -> getopts::Options {
     o.optopt(
         "n",
         "count",
-        "sessions, RETRs, held sessions or storm NOOPs (1)",
+        "sessions, RETRs, held sessions or spawns (1)",
         "N",
     );
     o.optopt(
@@ -90,6 +92,12 @@ pub fn options() -> getopts::Options {
         "interval-ms",
         "storm: one NOOP every so many milliseconds (10)",
         "MS",
+    );
+    o.optopt(
+        "",
+        "storms",
+        "storm: how many storms, one after the other (1)",
+        "N",
     );
     o.optopt(
         "",
@@ -217,6 +225,7 @@ pub fn parse(args: &[String]) -> Result<Option<Config>, String> {
         tls,
         pipeline: num::<usize>(&m, "pipeline", 5)?.max(1),
         control,
+        storms: num::<usize>(&m, "storms", 1)?.max(1),
         interval: Duration::from_secs_f64(num::<f64>(&m, "interval-ms", 10.0)?.max(0.0) / 1e3),
     }))
 }

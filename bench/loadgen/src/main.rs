@@ -3,7 +3,7 @@
 //! ```text
 //! loadgen MODE -p PORT[,PORT...] [-H HOST] [-u USER] [-w PASS] [-m MSG] [-e LEN:SHA256]
 //!              [-n COUNT] [-c CLIENTS] [-d SECONDS] [-T SECONDS] [-t CMD] [-i FILE]
-//!              [--pipeline N] [--interval-ms MS] [--control PORT]
+//!              [--pipeline N] [--interval-ms MS] [--storms N] [--control PORT]
 //!              [--tls CAFILE [--tls-ports PORT,...] [--tls-name NAME]]
 //! ```
 //!
@@ -23,14 +23,16 @@
 //!   `{"event":"held",…}`, waits for a line on stdin, then every session sends CAPA and QUIT;
 //!   counts the sessions that answered both.
 //!
-//! - `storm`: CLIENTS sessions log in; then, all at once, each sends `RETR MSG` × `--pipeline`
-//!   (5) in one write, reads the replies (each checked) and QUITs, while one more session, logged
-//!   in before, sends NOOPs, one every `--interval-ms` (10) on a fixed schedule, each timed from
-//!   sending it to its reply: COUNT of them, more if the storm lasts longer. The summary's
-//!   latencies are the NOOPs'; `storm_ms` is how long the storm took (release to the last
-//!   reply), `during_*` are the NOOPs sent meanwhile, `storm_retrs` the RETRs checked. With
-//!   `--control PORT` a second prober sends the same NOOPs, half a step later, to a server the
-//!   storm does not pass through (the origin): `control_*`, what the shared machine alone does.
+//! - `storm`: CLIENTS sessions log in; then `--storms` (1) times, all at once (the release),
+//!   each sends `RETR MSG` × `--pipeline` (5) in one write and reads the replies (each
+//!   checked); a storm is over at its last reply, and the next starts 0.2 s later. Meanwhile
+//!   one more session, logged in before, sends NOOPs, one every `--interval-ms` (10) on a fixed
+//!   schedule from each release for as long as that storm lasts, each timed from sending it to
+//!   its reply: the summary's latencies are those NOOPs', all sent under a storm. `storm_ms` is
+//!   the median storm's length (release to the last reply), `storm_retrs` the RETRs checked.
+//!   With `--control PORT` a second prober sends the same NOOPs, half a step later, to a server
+//!   the storm does not pass through (the origin): `control_*`, what the shared machine alone
+//!   does.
 //!
 //! - `spawn`: COUNT times, runs `/bin/sh -c CMD` (`-t CMD`) with its stdin fed from `-i FILE`
 //!   (or closed at once) and its stdout read to the end, as pop3filter runs a transformation;
