@@ -241,18 +241,33 @@ impl Stuffer {
     /// Stuffs `from` into `to` as far as both allow, across the wrap of either; returns
     /// whether anything moved.
     pub fn pump(&mut self, from: &mut RingBuffer, to: &mut RingBuffer) -> bool {
-        let mut progress = false;
-        while !self.closing && (!from.is_empty() || !self.owed.is_empty()) && !to.is_full() {
+        self.pump_at_most(from, usize::MAX, to).1
+    }
+
+    /// [`Stuffer::pump`] of at most `limit` bytes of `from`; returns how many it took, and
+    /// whether anything moved (owed bytes paid count).
+    pub fn pump_at_most(
+        &mut self,
+        from: &mut RingBuffer,
+        limit: usize,
+        to: &mut RingBuffer,
+    ) -> (usize, bool) {
+        let (mut taken, mut progress) = (0, false);
+        while !self.closing
+            && ((taken < limit && !from.is_empty()) || !self.owed.is_empty())
+            && !to.is_full()
+        {
             let (used, written) = {
                 let (input, _) = from.data();
                 let (space, _) = to.space();
-                self.encode(input, space)
+                self.encode(&input[..input.len().min(limit - taken)], space)
             };
             from.consume(used);
             to.commit(written);
+            taken += used;
             progress = true;
         }
-        progress
+        (taken, progress)
     }
 
     /// Writes the closing lines into `to` as far as it has room; true once all are in.

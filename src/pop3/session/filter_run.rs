@@ -6,6 +6,8 @@
 //! ```text
 //!  down --un-stuff--> to_filter --censor--> censored --> filter stdin   (censor and filter)
 //!  down --un-stuff--> to_filter --censor--> from_filter                 (censor alone)
+//!                    to_filter ----------------------------stuff--> to_client
+//!                              (censor alone: the runs it keeps as they are)
 //!  down --un-stuff--> to_filter -------------------> filter stdin       (filter alone)
 //!  filter stdout --> from_filter --stuff--> to_client
 //! ```
@@ -37,6 +39,9 @@ pub struct FilterRun {
     pub(super) censor: Option<Box<Censor>>,
     /// The censor's output on its way to the filter (when both run).
     pub(super) censored: Option<RingBuffer>,
+    /// Censor alone: bytes at the front of `to_filter` that the censor keeps as they are, to be
+    /// stuffed straight into `to_client` once `from_filter` (what it wrote before) is empty.
+    passed: usize,
     pub(super) stdin: Option<Token>,
     pub(super) stdout: Option<Token>,
     pub(super) pidfd: Option<Token>,
@@ -85,6 +90,7 @@ impl FilterRun {
             starting: None,
             censor: censor.map(Box::new),
             censored: None,
+            passed: 0,
             stdin: None,
             stdout: None,
             pidfd: None,
@@ -120,21 +126,65 @@ impl FilterRun {
         let Some(censor) = &mut self.censor else {
             return false;
         };
-        let out = self.censored.as_mut().unwrap_or(&mut self.from_filter);
         let mut progress = false;
-        while !self.to_filter.is_empty() && !out.is_full() {
-            let (used, written) = {
-                let (input, _) = self.to_filter.data();
-                let (space, _) = out.space();
-                censor.feed(input, space)
-            };
-            self.to_filter.consume(used);
-            out.commit(written);
-            if used == 0 && written == 0 {
-                break;
+        if let Some(out) = self.censored.as_mut() {
+            while !self.to_filter.is_empty() && !out.is_full() {
+                let (used, written) = {
+                    let (input, _) = self.to_filter.data();
+                    let (space, _) = out.space();
+                    censor.feed(input, space)
+                };
+                self.to_filter.consume(used);
+                out.commit(written);
+                if used == 0 && written == 0 {
+                    break;
+                }
+                progress = true;
             }
-            progress = true;
+        } else {
+            // Alone: what the censor keeps as it is is stuffed from where it lies, which saves
+            // copying nearly every byte of a message into `from_filter` and out again.
+            loop {
+                if self.passed > 0 {
+                    progress |= self
+                        .stuffer
+                        .pump(&mut self.from_filter, &mut self.to_client);
+                    if !self.from_filter.is_empty() {
+                        break;
+                    }
+                    let (n, moved) = self.stuffer.pump_at_most(
+                        &mut self.to_filter,
+                        self.passed,
+                        &mut self.to_client,
+                    );
+                    self.passed -= n;
+                    progress |= moved;
+                    if self.passed > 0 {
+                        break;
+                    }
+                }
+                if self.to_filter.is_empty() {
+                    break;
+                }
+                self.passed = censor.pass(self.to_filter.data().0);
+                if self.passed > 0 {
+                    progress = true;
+                    continue;
+                }
+                let (used, written) = {
+                    let (input, _) = self.to_filter.data();
+                    let (space, _) = self.from_filter.space();
+                    censor.feed_until_pass(input, space)
+                };
+                self.to_filter.consume(used);
+                self.from_filter.commit(written);
+                if used == 0 && written == 0 {
+                    break;
+                }
+                progress = true;
+            }
         }
+        let out = self.censored.as_mut().unwrap_or(&mut self.from_filter);
         if self.unstuffer.is_done() && self.to_filter.is_empty() {
             while !censor.is_finished() && !out.is_full() {
                 let (space, _) = out.space();

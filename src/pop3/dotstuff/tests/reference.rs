@@ -195,6 +195,19 @@ fn stuff_step(s: &mut Stuffer, from: &mut RingBuffer, to: &mut RingBuffer, all_i
     all_in && from.is_empty() && s.finish_into(to)
 }
 
+/// [`stuff_step`] through `pump_at_most`, at most 2 bytes a call; checks the limit holds.
+fn stuff_step_by_two(
+    s: &mut Stuffer,
+    from: &mut RingBuffer,
+    to: &mut RingBuffer,
+    all_in: bool,
+) -> bool {
+    let before = from.len();
+    let (taken, _) = s.pump_at_most(from, 2, to);
+    assert!(taken <= 2 && taken == before - from.len(), "took {taken}");
+    all_in && from.is_empty() && s.finish_into(to)
+}
+
 fn unstuff_step(u: &mut Unstuffer, from: &mut RingBuffer, to: &mut RingBuffer, _: bool) -> bool {
     u.pump(from, to);
     u.is_done()
@@ -209,6 +222,22 @@ fn stuffer_through_ring_buffers_with_the_wrap_everywhere() {
                 for pq in [(1, 1), (cap, 1), (1, cap), (3, 2), (cap, cap)] {
                     let got =
                         through_rings(&msg, cap, junk, pq, &mut Stuffer::default(), stuff_step);
+                    assert_eq!(got, want, "{msg:?} cap {cap} junk {junk} {pq:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn stuffer_at_most_some_bytes_a_call_through_ring_buffers() {
+    for msg in dotty_messages() {
+        let want = reference_stuff(&msg);
+        for cap in 1..=9 {
+            for junk in 0..cap {
+                for pq in [(1, 1), (cap, 1), (3, 2), (cap, cap)] {
+                    let mut s = Stuffer::default();
+                    let got = through_rings(&msg, cap, junk, pq, &mut s, stuff_step_by_two);
                     assert_eq!(got, want, "{msg:?} cap {cap} junk {junk} {pq:?}");
                 }
             }
