@@ -7,6 +7,7 @@ mod args;
 mod bytes;
 mod ctx;
 mod filter;
+mod helpers;
 mod listen;
 mod metrics;
 mod net;

@@ -1,16 +1,15 @@
 //! Name resolution off the event loop.
 //!
-//! `getaddrinfo` blocks, so it runs on a few helper threads. A session in RESOLVING submits a
+//! `getaddrinfo` blocks, so it runs on a few helper threads (`helpers.rs`). A session in RESOLVING submits a
 //! [`Job`]; a helper resolves it, queues the [`Answer`] and wakes the loop through the
 //! selector's waker; the loop collects answers with [`Resolver::answers`] and hands each to the
 //! session that asked, if that session is still there (`serial` tells a session from a later
 //! one that reuses its slot). A slow lookup only delays the sessions waiting for it.
 
+use crate::helpers::Helpers;
 use mio::Waker;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::Arc;
 
 /// How many lookups may run at once.
 const WORKERS: usize = 4;
@@ -41,81 +40,37 @@ pub struct Answer {
 
 /// The loop's handle on the helper threads.
 pub struct Resolver {
-    jobs: Option<Sender<Job>>,
-    answers: Receiver<Answer>,
-    answer_tx: Sender<Answer>,
-    waker: Arc<Waker>,
+    helpers: Helpers<Job, Answer>,
 }
 
 impl Resolver {
     /// A resolver that wakes the loop through `waker`. Threads start with the first job.
     pub fn new(waker: Arc<Waker>) -> Self {
-        let (answer_tx, answers) = mpsc::channel();
         Resolver {
-            jobs: None,
-            answers,
-            answer_tx,
-            waker,
+            helpers: Helpers::new("resolver", WORKERS, waker, |job: Job| Answer {
+                slot: job.slot,
+                serial: job.serial,
+                result: lookup(&job.host, job.port),
+            }),
         }
     }
 
     /// Queues a lookup.
     pub fn submit(&mut self, job: Job) {
-        let jobs = self
-            .jobs
-            .get_or_insert_with(|| spawn_workers(&self.answer_tx, &self.waker));
-        if let Err(mpsc::SendError(job)) = jobs.send(job) {
+        if let Err(job) = self.helpers.submit(job) {
             // The helpers are gone (they only stop if a lookup panicked): answer at once.
-            let _ = self.answer_tx.send(Answer {
+            self.helpers.answer_now(Answer {
                 slot: job.slot,
                 serial: job.serial,
                 result: Err("name resolution is unavailable".into()),
             });
-            let _ = self.waker.wake();
         }
     }
 
     /// The lookups finished since the last call.
     pub fn answers(&self) -> impl Iterator<Item = Answer> + '_ {
-        self.answers.try_iter()
+        self.helpers.answers()
     }
-}
-
-fn spawn_workers(answers: &Sender<Answer>, waker: &Arc<Waker>) -> Sender<Job> {
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..WORKERS {
-        let rx = Arc::clone(&rx);
-        let answers = answers.clone();
-        let waker = Arc::clone(waker);
-        let spawned = thread::Builder::new()
-            .name(format!("resolver-{i}"))
-            .spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(guard) => match guard.recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    },
-                    Err(_) => return,
-                };
-                let result = lookup(&job.host, job.port);
-                if answers
-                    .send(Answer {
-                        slot: job.slot,
-                        serial: job.serial,
-                        result,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-                let _ = waker.wake();
-            });
-        if let Err(e) = spawned {
-            log::error!("cannot start a resolver thread: {e}");
-        }
-    }
-    tx
 }
 
 fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {

@@ -10,12 +10,11 @@
 //! and is admitted when a place is [`Spawner::release`]d.
 
 use super::{spawn, FilterConfig, FilterEnv, Process};
+use crate::helpers::Helpers;
 use mio::Waker;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::Arc;
 
 /// Helper threads that start processes.
 const WORKERS: usize = 2;
@@ -50,10 +49,7 @@ pub struct Spawned {
 
 /// The loop's handle on the helper threads and on the places.
 pub struct Spawner {
-    jobs: Option<Sender<Job>>,
-    answers: Receiver<Spawned>,
-    answer_tx: Sender<Spawned>,
-    waker: Arc<Waker>,
+    helpers: Helpers<Job, Spawned>,
     /// Filters running or being started.
     running: usize,
     /// Most filters at once.
@@ -68,12 +64,8 @@ impl Spawner {
     /// A spawner of at most `max` filters at once that wakes the loop through `waker`.
     /// Threads start with the first job.
     pub fn new(waker: Arc<Waker>, max: usize) -> Spawner {
-        let (answer_tx, answers) = mpsc::channel();
         Spawner {
-            jobs: None,
-            answers,
-            answer_tx,
-            waker,
+            helpers: Helpers::new("spawn", WORKERS, waker, start),
             running: 0,
             max: max.max(1),
             waiting: VecDeque::new(),
@@ -125,64 +117,34 @@ impl Spawner {
 
     /// Queues a start (the session holds a place).
     pub fn submit(&mut self, job: Job) {
-        let jobs = self
-            .jobs
-            .get_or_insert_with(|| spawn_workers(&self.answer_tx, &self.waker));
-        if let Err(mpsc::SendError(job)) = jobs.send(job) {
+        if let Err(job) = self.helpers.submit(job) {
             // The helpers are gone (only a panic stops them): answer at once.
-            let _ = self.answer_tx.send(Spawned {
+            self.helpers.answer_now(Spawned {
                 slot: job.slot,
                 serial: job.serial,
                 result: Err(io::Error::other("filter start-up is unavailable")),
             });
-            let _ = self.waker.wake();
         }
     }
 
     /// The starts finished since the last call.
     pub fn answers(&self) -> impl Iterator<Item = Spawned> + '_ {
-        self.answers.try_iter()
+        self.helpers.answers()
     }
 }
 
-fn spawn_workers(answers: &Sender<Spawned>, waker: &Arc<Waker>) -> Sender<Job> {
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..WORKERS {
-        let rx = Arc::clone(&rx);
-        let answers = answers.clone();
-        let waker = Arc::clone(waker);
-        let started = thread::Builder::new()
-            .name(format!("spawn-{i}"))
-            .spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(rx) => match rx.recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    },
-                    Err(_) => return,
-                };
-                let env = FilterEnv {
-                    user: job.user.as_deref(),
-                    server: &job.server,
-                    client: &job.client,
-                };
-                let result = spawn(&job.command, &job.config, &env);
-                let answer = Spawned {
-                    slot: job.slot,
-                    serial: job.serial,
-                    result,
-                };
-                if answers.send(answer).is_err() {
-                    return;
-                }
-                let _ = waker.wake();
-            });
-        if let Err(e) = started {
-            log::error!("cannot start a filter start-up thread: {e}");
-        }
+/// Starts a job's process (on a helper thread).
+fn start(job: Job) -> Spawned {
+    let env = FilterEnv {
+        user: job.user.as_deref(),
+        server: &job.server,
+        client: &job.client,
+    };
+    Spawned {
+        slot: job.slot,
+        serial: job.serial,
+        result: spawn(&job.command, &job.config, &env),
     }
-    tx
 }
 
 #[cfg(test)]
@@ -252,7 +214,7 @@ mod tests {
                 break;
             }
             assert!(std::time::Instant::now() < until, "no answer");
-            thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 }
