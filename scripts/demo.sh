@@ -37,7 +37,7 @@ done
 cat <<MSG
 
   Demo Dovecot (origin) on 127.0.0.1:$ORIGIN_PORT; pop3filter on port $PORT in front of it.
-  Users: alice, big, bench, empty; every password is "secret".
+  Users: alice, big, bench, empty, mime, mimebig; every password is "secret".
 
   Try, from another terminal:
     curl -u alice:secret pop3://127.0.0.1:$PORT/          # list alice's messages
@@ -51,6 +51,10 @@ cat <<MSG
   Manage it:
     target/release/spcpctl -u admin:secret stats
     target/release/spcpctl -u admin:secret set-transformation "grep -v '^Date:'"
+
+  Censor attachments (mime's messages have images, PDFs and forwarded messages):
+    target/release/spcpctl -u admin:secret set-censor 'image/*'
+    curl -u mime:secret pop3://127.0.0.1:$PORT/1          # each image is a short note now
 
   Ctrl-C stops both.
 
