@@ -14,7 +14,7 @@ use mime::{Censor, MediaRanges, Note};
 use mio::unix::pipe::{Receiver, Sender};
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -189,6 +189,8 @@ fn spawn_with(
         stdin.set_nonblocking(true)?;
         let stdout = Receiver::from(child.stdout.take().ok_or_else(missing)?);
         stdout.set_nonblocking(true)?;
+        grow_pipe(stdin.as_raw_fd());
+        grow_pipe(stdout.as_raw_fd());
         let pidfd = pidfd_open(child.id())?;
         Ok((stdin, stdout, pidfd))
     })();
@@ -352,6 +354,33 @@ mod tests {
     }
 
     #[test]
+    fn pipes_are_grown_where_the_kernel_allows() {
+        let max: libc::c_int = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let env = FilterEnv {
+            user: None,
+            server: "s",
+            client: "c",
+        };
+        let mut p = spawn("cat", &FilterConfig::default(), &env).unwrap();
+        // SAFETY: F_GETPIPE_SZ on descriptors the process owns; no memory is passed.
+        let sizes = unsafe {
+            [
+                libc::fcntl(p.stdin.as_ref().unwrap().as_raw_fd(), libc::F_GETPIPE_SZ),
+                libc::fcntl(p.stdout.as_ref().unwrap().as_raw_fd(), libc::F_GETPIPE_SZ),
+            ]
+        };
+        p.kill();
+        if max >= PIPE_SIZE {
+            assert_eq!(sizes, [PIPE_SIZE; 2]);
+        } else {
+            assert!(sizes.iter().all(|&s| s > 0), "{sizes:?}");
+        }
+    }
+
+    #[test]
     fn environment_and_pipes() {
         let env = FilterEnv {
             user: Some("alice"),
@@ -397,4 +426,15 @@ mod tests {
                     .contains(") Z ")
         );
     }
+}
+
+/// Bytes a filter's pipe may hold when the kernel allows it (Linux's default is 64 KiB).
+const PIPE_SIZE: libc::c_int = 256 * 1024;
+
+/// Asks for a bigger pipe: a message then crosses to and from the filter in fewer turns of
+/// the loop and of the filter. The kernel gives pages only as data fills them; a refusal
+/// (over `/proc/sys/fs/pipe-max-size`, or the user's pipe quota) keeps the default.
+fn grow_pipe(fd: std::os::fd::RawFd) {
+    // SAFETY: F_SETPIPE_SZ on a descriptor we own takes an int and touches no memory of ours.
+    let _ = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
 }
