@@ -33,7 +33,7 @@ mod sha256;
 pub use certs::{certs, CertPair, Certs};
 
 #[allow(unused_imports)]
-pub use pop3::{connect_from, excerpt, lf_to_crlf, unstuff, Pop3};
+pub use pop3::{connect_from, connect_small_window, excerpt, lf_to_crlf, unstuff, Pop3};
 #[allow(unused_imports)]
 pub use sha256::{hex, sha256};
 

@@ -16,6 +16,54 @@ use std::time::Duration;
 
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection to 127.0.0.1:`port` whose socket got a 4 KiB receive buffer before it
+/// connected, so the TCP window stays small and the server's writes block often.
+pub fn connect_small_window(port: u16) -> TcpStream {
+    let fail = |what: &str| -> ! {
+        panic!(
+            "slow connect to 127.0.0.1:{port}: {what}: {}",
+            io::Error::last_os_error()
+        )
+    };
+    // SAFETY: plain socket calls on a descriptor we own (handed to the TcpStream right
+    // away), with correctly sized arguments.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            fail("socket");
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let size: libc::c_int = 4096;
+        if libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) != 0
+        {
+            fail("SO_RCVBUF");
+        }
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        if libc::connect(
+            fd,
+            &addr as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        ) != 0
+        {
+            fail("connect");
+        }
+        stream
+    }
+}
+
 /// A TCP connection to 127.0.0.1:`port` from `src`:0 (the socket is bound
 /// before it connects; std's `TcpStream::connect` cannot).
 pub fn connect_from(src: Ipv4Addr, port: u16) -> io::Result<TcpStream> {
@@ -110,49 +158,7 @@ impl Pop3 {
     /// reply then backs up into the server's own buffers.  Does not read the
     /// greeting.
     pub fn connect_slow(port: u16, chunk: usize, pause: Duration) -> Pop3 {
-        let fail = |what: &str| -> ! {
-            panic!(
-                "slow connect to 127.0.0.1:{port}: {what}: {}",
-                io::Error::last_os_error()
-            )
-        };
-        // SAFETY: plain socket calls on a descriptor we own (handed to the
-        // TcpStream right away), with correctly sized arguments.
-        let stream = unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-            if fd < 0 {
-                fail("socket");
-            }
-            let stream = TcpStream::from_raw_fd(fd);
-            let size: libc::c_int = 4096;
-            if libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            ) != 0
-            {
-                fail("SO_RCVBUF");
-            }
-            let addr = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: port.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            if libc::connect(
-                fd,
-                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            ) != 0
-            {
-                fail("connect");
-            }
-            stream
-        };
+        let stream = connect_small_window(port);
         let mut c = Pop3::with_stream(stream);
         c.slow = Some((chunk.max(1), pause));
         c

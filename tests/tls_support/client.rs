@@ -7,8 +7,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
-use std::os::fd::FromRawFd;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,49 +111,7 @@ impl Client {
     /// often), and every read takes at most `chunk` bytes after `pause`.
     /// Switch to TLS with `start_tls` as usual.
     pub fn plain_slow(port: u16, chunk: usize, pause: Duration) -> Client {
-        let fail = |what: &str| -> ! {
-            panic!(
-                "slow connect to 127.0.0.1:{port}: {what}: {}",
-                io::Error::last_os_error()
-            )
-        };
-        // SAFETY: plain socket calls on a descriptor we own (handed to the
-        // TcpStream at once), with correctly sized arguments.
-        let tcp = unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-            if fd < 0 {
-                fail("socket");
-            }
-            let tcp = TcpStream::from_raw_fd(fd);
-            let size: libc::c_int = 4096;
-            if libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            ) != 0
-            {
-                fail("SO_RCVBUF");
-            }
-            let addr = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: port.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            if libc::connect(
-                fd,
-                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            ) != 0
-            {
-                fail("connect");
-            }
-            tcp
-        };
+        let tcp = crate::common::connect_small_window(port);
         let mut c = Client::with_stream(tcp);
         c.slow = Some((chunk.max(1), pause));
         c
