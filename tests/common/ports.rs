@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The ports [`free_port`] hands out: below Linux's ephemeral range (32768-60999 by default),
@@ -44,6 +43,7 @@ pub fn listening_ports(pid: u32) -> Vec<u16> {
             .lines()
             .skip(1)
         {
+            // sl local_address rem_address st ... uid timeout inode
             let f: Vec<&str> = line.split_whitespace().collect();
             let local_port = f
                 .get(1)
@@ -70,30 +70,7 @@ pub fn listening_ports(pid: u32) -> Vec<u16> {
 
 /// Whether process `pid` has a TCP socket listening on `port` (Linux /proc).
 pub(super) fn listening(pid: u32, port: u16) -> bool {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        for line in fs::read_to_string(table)
-            .unwrap_or_default()
-            .lines()
-            .skip(1)
-        {
-            // sl local_address rem_address st ... uid timeout inode
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let local_port = f
-                .get(1)
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) && f.get(3) == Some(&"0A") {
-                inodes.extend(f.get(9).map(|i| format!("socket:[{i}]")));
-            }
-        }
-    }
-    !inodes.is_empty()
-        && fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-            fds.flatten().any(|fd| {
-                fs::read_link(fd.path()).is_ok_and(|l| inodes.iter().any(|i| Path::new(i) == l))
-            })
-        })
+    listening_ports(pid).contains(&port)
 }
 
 #[test]
