@@ -1,5 +1,7 @@
-//! Helpers of the fleet suite (`tests/fleet_haproxy.rs`, `tests/fleet_proxy_header.rs`,
-//! `tests/fleet_loop.rs`). Use it after `mod common;` with `mod fleet_support;`.
+//! Helpers of the fleet suite (`tests/fleet_haproxy.rs`, `tests/fleet_haproxy_kill.rs`,
+//! `tests/fleet_proxy_header.rs`, `tests/fleet_proxy_header_bad.rs`,
+//! `tests/fleet_origin_address.rs`, `tests/fleet_loop.rs`).
+//! Use it after `mod common;` with `mod fleet_support;`.
 //!
 //! * PROXY protocol headers written by hand (haproxy's doc/proxy-protocol.txt): [`v1`],
 //!   [`v2`] (with TLVs), [`v2_local`].
@@ -8,8 +10,15 @@
 //! * The daemon's access log: [`connected`] (the "connected (PROXY header from …)" lines),
 //!   [`closing_lines`].
 //! * [`read_all`]: everything until the peer closes, and how it ended.
+//! * `client_address.rs`: the load balancer's address, the Dovecot and the session checks of
+//!   the client-address tests without HAProxy.
+//! * `haproxy_fleet.rs`: HAProxy in front of two instances, as the `fleet_haproxy*` tests run
+//!   it.
 
 #![allow(dead_code)]
+
+pub mod client_address;
+pub mod haproxy_fleet;
 
 use crate::common::{scratch, spawn_child};
 use std::collections::HashMap;
