@@ -9,21 +9,11 @@
 
 mod common;
 
-use common::{dovecot, excerpt, hex, lf_to_crlf, sha256, unstuff, Pop3, Proxy, PASSWORD};
+use common::{dovecot, excerpt, hex, sha256, unstuff, wire_form, Pop3, Proxy, PASSWORD};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::Instant;
-
-/// What a client gets for a stored message once unstuffed: CRLF line ends,
-/// plus the CRLF Dovecot adds when the file does not end with a newline.
-fn wire_form(file: &[u8]) -> Vec<u8> {
-    let mut data = lf_to_crlf(file);
-    if !data.is_empty() && !data.ends_with(b"\n") {
-        data.extend_from_slice(b"\r\n");
-    }
-    data
-}
 
 fn session(port: u16, user: &str) -> Pop3 {
     let mut c = Pop3::connect(port);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{dovecot, hex, lf_to_crlf, sha256, start_dovecot, unstuff, Pop3, PASSWORD};
+use common::{dovecot, hex, lf_to_crlf, sha256, start_dovecot, unstuff, wire_form, Pop3, PASSWORD};
 use std::time::{Duration, Instant};
 
 fn session(port: u16, user: &str) -> Pop3 {
@@ -13,16 +13,6 @@ fn session(port: u16, user: &str) -> Pop3 {
     c.greeting();
     c.login(user, PASSWORD);
     c
-}
-
-/// What RETR should deliver for a stored message: CRLF line endings, and a
-/// final CRLF that Dovecot adds when the file does not end with a newline.
-fn wire_form(file: &[u8]) -> Vec<u8> {
-    let mut data = lf_to_crlf(file);
-    if !data.is_empty() && !data.ends_with(b"\n") {
-        data.extend_from_slice(b"\r\n");
-    }
-    data
 }
 
 fn s(bytes: &[u8]) -> String {

@@ -13,8 +13,9 @@
 mod common;
 mod fleet_support;
 
+use common::wire_form;
 use common::{excerpt, start_dovecot_env, unstuff, PASSWORD};
-use fleet_support::haproxy_fleet::{ip, trusted_dovecot, wire_form, Fleet};
+use fleet_support::haproxy_fleet::{ip, trusted_dovecot, Fleet};
 use fleet_support::{connected, dovecot_logins, eventually, rip};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

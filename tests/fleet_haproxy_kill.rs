@@ -9,8 +9,9 @@
 mod common;
 mod fleet_support;
 
+use common::wire_form;
 use common::{connect_from, excerpt, unstuff};
-use fleet_support::haproxy_fleet::{ip, trusted_dovecot, wire_form, Fleet};
+use fleet_support::haproxy_fleet::{ip, trusted_dovecot, Fleet};
 use fleet_support::{connected, eventually};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};

@@ -42,7 +42,7 @@ pub use dovecot::{
     dovecot, dovecot_tls, start_dovecot, start_dovecot_env, start_dovecot_tls, Dovecot,
 };
 #[allow(unused_imports)]
-pub use pop3::{connect_from, connect_small_window, excerpt, lf_to_crlf, unstuff, Pop3};
+pub use pop3::{connect_from, connect_small_window, excerpt, lf_to_crlf, unstuff, wire_form, Pop3};
 #[allow(unused_imports)]
 pub use ports::{free_port, listening_ports};
 #[allow(unused_imports)]

@@ -337,6 +337,16 @@ pub fn unstuff(response: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What a client gets for a stored message once unstuffed: CRLF line ends, plus the CRLF
+/// Dovecot adds when the file does not end with a newline.
+pub fn wire_form(file: &[u8]) -> Vec<u8> {
+    let mut data = lf_to_crlf(file);
+    if !data.is_empty() && !data.ends_with(b"\n") {
+        data.extend_from_slice(b"\r\n");
+    }
+    data
+}
+
 /// LF -> CRLF, the way a POP3 server presents an LF-terminated maildir file.
 pub fn lf_to_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 32);

@@ -4,7 +4,7 @@
 //! XCLIENT; client addresses; a stored message as a client gets it.
 
 use super::{connected, eventually, fleet_config, Haproxy};
-use crate::common::{excerpt, free_port, lf_to_crlf, start_dovecot_env, Dovecot, Pop3, Proxy};
+use crate::common::{excerpt, free_port, start_dovecot_env, Dovecot, Pop3, Proxy};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -86,14 +86,4 @@ impl Fleet {
             None
         }
     }
-}
-
-/// What a client gets for a stored message once unstuffed: CRLF line ends, plus the CRLF
-/// Dovecot adds when the file does not end with a newline.
-pub fn wire_form(file: &[u8]) -> Vec<u8> {
-    let mut data = lf_to_crlf(file);
-    if !data.is_empty() && !data.ends_with(b"\n") {
-        data.extend_from_slice(b"\r\n");
-    }
-    data
 }

@@ -24,6 +24,8 @@ mod client;
 mod real;
 
 #[allow(unused_imports)]
+pub use crate::common::wire_form;
+#[allow(unused_imports)]
 pub use client::*;
 #[allow(unused_imports)]
 pub use real::*;

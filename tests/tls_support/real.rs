@@ -2,7 +2,7 @@
 //! fetchmail) driven as subprocesses, and what the mail they fetch should be.
 
 use super::{s, scratch_dir};
-use crate::common::{dovecot, lf_to_crlf, PASSWORD};
+use crate::common::{dovecot, wire_form, PASSWORD};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -11,16 +11,6 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 
 // Mail as clients see it
-
-/// What a client gets for a stored message once unstuffed: CRLF line ends,
-/// plus the CRLF Dovecot adds when the file does not end with a newline.
-pub fn wire_form(file: &[u8]) -> Vec<u8> {
-    let mut data = lf_to_crlf(file);
-    if !data.is_empty() && !data.ends_with(b"\n") {
-        data.extend_from_slice(b"\r\n");
-    }
-    data
-}
 
 /// Every message of alice, as a client gets it (unstuffed).
 pub fn alice_wire() -> Vec<Vec<u8>> {
