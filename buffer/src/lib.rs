@@ -261,6 +261,27 @@ impl RingBuffer {
         self.consume(n);
         Ok(n)
     }
+
+    /// Moves data into `to` through `step`, a codec that takes an input slice and an output
+    /// window and answers (bytes consumed, bytes written), as far as both buffers allow, across
+    /// the wrap of either; stops when `step` moves nothing. Returns whether anything moved.
+    pub fn pump_into(
+        &mut self,
+        to: &mut RingBuffer,
+        mut step: impl FnMut(&[u8], &mut [u8]) -> (usize, usize),
+    ) -> bool {
+        let mut progress = false;
+        while !self.is_empty() && !to.is_full() {
+            let (used, written) = step(self.data().0, to.space().0);
+            self.consume(used);
+            to.commit(written);
+            if used == 0 && written == 0 {
+                break;
+            }
+            progress = true;
+        }
+        progress
+    }
 }
 
 impl std::fmt::Debug for RingBuffer {
@@ -280,6 +301,35 @@ mod tests {
     fn contents(b: &RingBuffer) -> Vec<u8> {
         let (x, y) = b.data();
         [x, y].concat()
+    }
+
+    #[test]
+    fn pump_into_crosses_both_wraps_and_stops_with_the_step() {
+        // Upper-casing three bytes at most a step, between buffers whose wraps fall mid-way.
+        let (mut from, mut to) = (RingBuffer::new(5), RingBuffer::new(4));
+        from.push(b"xxx");
+        from.consume(3);
+        to.push(b"yy");
+        to.consume(2);
+        assert_eq!(from.push(b"abcde"), 5);
+        let upper = |i: &[u8], o: &mut [u8]| {
+            let n = i.len().min(o.len()).min(3);
+            o[..n].copy_from_slice(&i[..n].to_ascii_uppercase());
+            (n, n)
+        };
+        assert!(from.pump_into(&mut to, upper));
+        assert_eq!(
+            (contents(&to), contents(&from)),
+            (b"ABCD".to_vec(), b"e".to_vec())
+        );
+        assert!(!from.pump_into(&mut to, upper), "full: nothing moves");
+        to.consume(4);
+        assert!(
+            !from.pump_into(&mut to, |_, _| (0, 0)),
+            "a step that moves nothing ends it"
+        );
+        assert!(from.pump_into(&mut to, upper));
+        assert_eq!(contents(&to), b"E");
     }
 
     #[test]

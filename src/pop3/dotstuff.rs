@@ -110,21 +110,8 @@ impl Unstuffer {
     /// Un-stuffs `from` into `to` as far as both allow, across the wrap of either, up to the
     /// terminator; returns whether anything moved.
     pub fn pump(&mut self, from: &mut RingBuffer, to: &mut RingBuffer) -> bool {
-        let mut progress = false;
-        while !self.is_done() && !from.is_empty() && !to.is_full() {
-            let (used, written) = {
-                let (input, _) = from.data();
-                let (space, _) = to.space();
-                self.decode(input, space)
-            };
-            from.consume(used);
-            to.commit(written);
-            if used == 0 && written == 0 {
-                break;
-            }
-            progress = true;
-        }
-        progress
+        // Once done, `decode` takes nothing more: the pump stops there.
+        from.pump_into(to, |input, out| self.decode(input, out))
     }
 
     /// Un-stuffs `from` into nothing, up to the terminator (the rest of a body nobody wants).

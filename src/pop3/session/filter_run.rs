@@ -128,19 +128,7 @@ impl FilterRun {
         };
         let mut progress = false;
         if let Some(out) = self.censored.as_mut() {
-            while !self.to_filter.is_empty() && !out.is_full() {
-                let (used, written) = {
-                    let (input, _) = self.to_filter.data();
-                    let (space, _) = out.space();
-                    censor.feed(input, space)
-                };
-                self.to_filter.consume(used);
-                out.commit(written);
-                if used == 0 && written == 0 {
-                    break;
-                }
-                progress = true;
-            }
+            progress |= self.to_filter.pump_into(out, |i, o| censor.feed(i, o));
         } else {
             // Alone: what the censor keeps as it is is stuffed from where it lies, which saves
             // copying nearly every byte of a message into `from_filter` and out again.
@@ -167,18 +155,11 @@ impl FilterRun {
                     break;
                 }
                 self.passed = censor.pass(self.to_filter.data().0);
-                if self.passed > 0 {
-                    progress = true;
-                    continue;
-                }
-                let (used, written) = {
-                    let (input, _) = self.to_filter.data();
-                    let (space, _) = self.from_filter.space();
-                    censor.feed_until_pass(input, space)
-                };
-                self.to_filter.consume(used);
-                self.from_filter.commit(written);
-                if used == 0 && written == 0 {
+                if self.passed == 0
+                    && !self
+                        .to_filter
+                        .pump_into(&mut self.from_filter, |i, o| censor.feed_until_pass(i, o))
+                {
                     break;
                 }
                 progress = true;
